@@ -1,0 +1,341 @@
+# -*- coding: utf-8 -*-
+# Copyright: Yoroi maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Stale, unsafe and unneeded accounts: read -> plan, as pure functions.
+
+Nothing here touches the system: the module reads the files, these functions parse them
+and decide, and the module carries out the plan. The login-record formats are the ones
+Debian writes:
+
+* ``/var/log/lastlog``: ``struct lastlog`` indexed by UID (int32 time, char[32] line,
+  char[256] host), 292 bytes a record (bookworm and older).
+* ``/var/log/wtmp``: ``struct utmp``, 384 bytes a record on x86_64 and arm64.
+* lastlog2 (trixie and later): an sqlite database, table ``Lastlog2`` with ``Name`` and
+  ``Time``.
+* wtmpdb (trixie and later): an sqlite database, table ``wtmp`` with ``User`` and
+  ``Login`` in microseconds.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from ansible_collections.yoroi.baseline.plugins.module_utils._findings import (
+    ERROR,
+    FAIL,
+    FIXED,
+    PASS,
+    SKIPPED,
+    finding,
+)
+
+DAY = 86400
+
+LASTLOG_RECORD = struct.Struct("<i32s256s")
+UTMP_RECORD = struct.Struct("<hhi32s4s32s256shhiii4i20s")
+UTMP_USER_PROCESS = 7
+
+# Shells that do not give an interactive login even when listed in /etc/shells.
+NO_LOGIN_SHELLS = frozenset(
+    ["/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false", ""]
+)
+
+# control id, the finding kind it covers, and the actions a policy may name for it
+CONTROLS = {
+    "stale": "ACC-001",
+    "never_used": "ACC-002",
+    "empty_password": "ACC-003",
+    "extra_uid0": "ACC-004",
+    "system_shell": "ACC-005",
+}
+ACTIONS = {
+    "stale": ("report", "lock", "expire", "remove"),
+    "never_used": ("report", "lock", "expire", "remove"),
+    "empty_password": ("report", "lock", "expire", "remove"),
+    # Removing a UID 0 account is refused: userdel sees root's processes as its own, and
+    # its home is often /root.
+    "extra_uid0": ("report", "lock", "expire"),
+    "system_shell": ("report", "nologin"),
+}
+DEFAULT_POLICY = {
+    "stale": "lock",
+    "never_used": "lock",
+    "empty_password": "lock",
+    "extra_uid0": "lock",
+    "system_shell": "nologin",
+}
+EXPECTED = {
+    "stale": "no login within {days} days, or the account is disabled",
+    "never_used": "no never-used account older than {days} days, or it is disabled",
+    "empty_password": "a password or a locked password field",
+    "extra_uid0": "UID 0 for root only",
+    "system_shell": "a non-login shell for system accounts",
+}
+
+
+class Account(object):
+    """One row of /etc/passwd joined with its /etc/shadow row."""
+
+    __slots__ = ("name", "uid", "gid", "home", "shell", "password", "last_change", "expire")
+
+    def __init__(self, name, uid, gid, home, shell, password=None, last_change=None, expire=None):
+        self.name = name
+        self.uid = uid
+        self.gid = gid
+        self.home = home
+        self.shell = shell
+        self.password = password  # the shadow field; None when there is no shadow row
+        self.last_change = last_change  # days since the epoch
+        self.expire = expire  # days since the epoch
+
+    def disabled(self, today):
+        """An expired account cannot log in by any method (PAM account phase)."""
+        return self.expire is not None and self.expire <= today
+
+    def password_locked(self):
+        return self.password is not None and self.password.startswith("!")
+
+    def state(self, today):
+        words = []
+        if self.password_locked():
+            words.append("password locked")
+        if self.disabled(today):
+            words.append("expired")
+        if self.password == "":
+            words.append("empty password")
+        if not words:
+            words.append("enabled")
+        return ", ".join(words)
+
+
+def _int_or_none(text):
+    text = text.strip()
+    if text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def parse_passwd(text):
+    accounts = []
+    for line in text.splitlines():
+        if not line or line.startswith("#") or line.startswith("+") or line.startswith("-"):
+            continue
+        fields = line.split(":")
+        if len(fields) < 7:
+            continue
+        try:
+            uid, gid = int(fields[2]), int(fields[3])
+        except ValueError:
+            continue
+        accounts.append(Account(fields[0], uid, gid, fields[5], fields[6]))
+    return accounts
+
+
+def parse_shadow(text):
+    rows = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) < 8:
+            continue
+        rows[fields[0]] = (fields[1], _int_or_none(fields[2]), _int_or_none(fields[7]))
+    return rows
+
+
+def join_shadow(accounts, shadow):
+    for account in accounts:
+        row = shadow.get(account.name)
+        if row is not None:
+            account.password, account.last_change, account.expire = row
+    return accounts
+
+
+def parse_login_defs(text):
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split(None, 1)
+        values[parts[0]] = parts[1].strip() if len(parts) > 1 else ""
+    return values
+
+
+def uid_range(login_defs):
+    def number(key, default):
+        try:
+            return int(login_defs.get(key, default))
+        except ValueError:
+            return default
+
+    return number("UID_MIN", 1000), number("UID_MAX", 60000)
+
+
+def parse_shells(text):
+    return frozenset(
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    )
+
+
+def _cstr(raw):
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def parse_lastlog(data, uids):
+    """Last login time by UID from a lastlog file, for the UIDs asked (a sparse file)."""
+    logins = {}
+    size = LASTLOG_RECORD.size
+    for uid in uids:
+        offset = uid * size
+        if offset + size > len(data):
+            continue
+        when, line, host = LASTLOG_RECORD.unpack_from(data, offset)
+        if when > 0:
+            logins[uid] = (when, "lastlog: %s from %s" % (_cstr(line) or "?", _cstr(host) or "local"))
+    return logins
+
+
+def parse_wtmp(data):
+    """Last login time by user name from a wtmp file."""
+    logins = {}
+    size = UTMP_RECORD.size
+    for offset in range(0, len(data) - size + 1, size):
+        fields = UTMP_RECORD.unpack_from(data, offset)
+        if fields[0] != UTMP_USER_PROCESS:
+            continue
+        user = _cstr(fields[5])
+        when = fields[9]
+        if user and when > logins.get(user, (0, ""))[0]:
+            logins[user] = (when, "wtmp: %s from %s" % (_cstr(fields[3]) or "?", _cstr(fields[6]) or "local"))
+    return logins
+
+
+def merge_logins(accounts, by_uid, by_name_sources):
+    """The newest login of each account over every source: {name: (epoch, evidence)}."""
+    newest = {}
+
+    def offer(name, record):
+        if record and record[0] > newest.get(name, (0, ""))[0]:
+            newest[name] = record
+
+    for account in accounts:
+        offer(account.name, by_uid.get(account.uid))
+        for source in by_name_sources:
+            offer(account.name, source.get(account.name))
+    return newest
+
+
+def classify(accounts, logins, now, max_inactive_days, uid_min, uid_max, login_shells):
+    """Every offence found, as (kind, account, detail) in a stable order."""
+    today = int(now // DAY)
+    limit = now - max_inactive_days * DAY
+    offences = []
+    for account in accounts:
+        human = uid_min <= account.uid <= uid_max
+        if account.uid == 0 and account.name != "root":
+            offences.append(("extra_uid0", account, "UID 0"))
+        if account.password == "":
+            offences.append(("empty_password", account, "empty password field in /etc/shadow"))
+        if human:
+            record = logins.get(account.name)
+            if record is not None:
+                if record[0] < limit:
+                    days = int((now - record[0]) // DAY)
+                    offences.append(("stale", account, "last login %d days ago (%s)" % (days, record[1])))
+            elif account.last_change is not None and account.last_change > 0 and account.last_change < today - max_inactive_days:
+                offences.append(
+                    (
+                        "never_used",
+                        account,
+                        "no login record; password set %d days ago" % (today - account.last_change),
+                    )
+                )
+        elif account.uid != 0 and account.shell in login_shells and account.shell not in NO_LOGIN_SHELLS:
+            offences.append(("system_shell", account, "login shell %s" % account.shell))
+    return offences
+
+
+def plan(offences, policy, protected, now):
+    """Decide per offence: (kind, account, detail, action, status_before).
+
+    status_before is SKIPPED for protected accounts; PASS when the account is already
+    disabled (expired accounts cannot log in by any method, which is what the account
+    controls ask for) and the policy is not removal; FAIL when the policy's action must
+    run, or, with ``report``, the offence stays as drift.
+    """
+    today = int(now // DAY)
+    decisions = []
+    for kind, account, detail in offences:
+        action = policy[kind]
+        if account.name in protected:
+            decisions.append((kind, account, detail, "none", SKIPPED))
+        elif kind != "system_shell" and account.disabled(today) and action != "remove":
+            decisions.append((kind, account, detail, "none", PASS))
+        else:
+            decisions.append((kind, account, detail, action, FAIL))
+    return decisions
+
+
+def commands_for(action, account, nologin_shell="/usr/sbin/nologin"):
+    """The argv lists that carry out an action (removal is done by the module)."""
+    if action == "lock":
+        return [["usermod", "--lock", "--expiredate", "1", account.name]]
+    if action == "expire":
+        return [["usermod", "--expiredate", "1", account.name]]
+    if action == "nologin":
+        return [["usermod", "--shell", nologin_shell, account.name]]
+    return []
+
+
+def after_state(action, account):
+    return {
+        "lock": "password locked, expired",
+        "expire": "expired",
+        "remove": "removed (home archived)",
+        "nologin": "shell /usr/sbin/nologin",
+    }.get(action, account.state(0))
+
+
+def build_findings(decisions, outcomes, check_mode, max_inactive_days, human_count, today):
+    """Findings for every control: one per offending account, or one pass when none.
+
+    ``outcomes`` maps (kind, name) -> (ok, evidence) for actions that were carried out.
+    """
+    findings = []
+    seen = set()
+    for kind, account, detail, action, status in decisions:
+        control = CONTROLS[kind]
+        seen.add(kind)
+        expected = EXPECTED[kind].format(days=max_inactive_days)
+        evidence = detail
+        if status == SKIPPED:
+            evidence = "%s; protected account, left unchanged" % detail
+            actual = detail
+        elif status == PASS:
+            actual = "%s; %s" % (detail, account.state(today))
+        elif action == "report":
+            actual = detail
+            evidence = "%s; policy is report" % detail
+        elif check_mode:
+            actual = detail
+            evidence = "%s; would %s" % (detail, action)
+        else:
+            ok, note = outcomes.get((kind, account.name), (False, "not carried out"))
+            status = FIXED if ok else ERROR
+            actual = after_state(action, account) if ok else detail
+            evidence = "%s; %s" % (detail, note)
+        findings.append(finding(control, status, expected, actual, evidence, subject=account.name))
+    for kind, control in sorted(CONTROLS.items(), key=lambda item: item[1]):
+        if kind not in seen:
+            findings.append(
+                finding(
+                    control,
+                    PASS,
+                    EXPECTED[kind].format(days=max_inactive_days),
+                    "none found",
+                    "%d human accounts checked" % human_count,
+                )
+            )
+    return findings

@@ -1,0 +1,334 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Yoroi maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: stale_accounts
+short_description: Find and disable stale, unsafe and unneeded local accounts
+version_added: 0.1.0
+description:
+  - Reads C(/etc/passwd), C(/etc/shadow), C(/etc/login.defs), C(/etc/shells) and every login
+    record the host keeps (C(/var/log/lastlog), C(/var/log/wtmp), and the lastlog2 and wtmpdb
+    databases where they exist) once, and evaluates five controls in one pass.
+  - C(ACC-001) human accounts whose last login is older than O(max_inactive_days).
+  - C(ACC-002) human accounts that never logged in and whose password was set more than
+    O(max_inactive_days) ago.
+  - C(ACC-003) accounts with an empty password field.
+  - C(ACC-004) accounts other than root with UID 0.
+  - C(ACC-005) system accounts (UID below C(UID_MIN)) with a login shell from C(/etc/shells).
+  - Each kind of finding is handled by its O(policy) action. An account that is already
+    disabled (expired) passes, since it cannot log in by any method.
+  - Protected accounts are never changed and are reported as C(skipped) - root, the
+    account Ansible connects as (O(automation_accounts) and C(SUDO_USER)),
+    O(break_glass_accounts) and O(protected_accounts).
+  - Before an account is removed, its home directory, crontab and mail spool are archived
+    to O(archive_dir) (mode 0600) and the archive path is given in the finding.
+author:
+  - Yoroi maintainers
+attributes:
+  check_mode:
+    support: full
+    description: Reads and plans only; findings for offending accounts have status C(fail).
+  diff_mode:
+    support: full
+    description: Shows each affected account's state before and after.
+options:
+  max_inactive_days:
+    description: Days without a login after which a human account is stale.
+    type: int
+    default: 90
+  policy:
+    description: The action per kind of finding.
+    type: dict
+    default: {}
+    suboptions:
+      stale:
+        description:
+          - For C(ACC-001). C(lock) locks the password and expires the account (no login by
+            any method; undo with C(usermod --unlock --expiredate '')); C(expire) expires
+            it and keeps the password hash; C(remove) archives then deletes it.
+        type: str
+        choices: [report, lock, expire, remove]
+        default: lock
+      never_used:
+        description: For C(ACC-002); as O(policy.stale).
+        type: str
+        choices: [report, lock, expire, remove]
+        default: lock
+      empty_password:
+        description: For C(ACC-003); as O(policy.stale).
+        type: str
+        choices: [report, lock, expire, remove]
+        default: lock
+      extra_uid0:
+        description:
+          - For C(ACC-004). Removal is not offered - C(userdel) cannot tell such an account
+            from root, and its home is often C(/root).
+        type: str
+        choices: [report, lock, expire]
+        default: lock
+      system_shell:
+        description: For C(ACC-005). C(nologin) sets the shell to O(nologin_shell).
+        type: str
+        choices: [report, nologin]
+        default: nologin
+  automation_accounts:
+    description: Accounts that run the automation; never changed. C(SUDO_USER) is added.
+    type: list
+    elements: str
+    default: []
+  break_glass_accounts:
+    description: Emergency accounts; never changed even when unused.
+    type: list
+    elements: str
+    default: []
+  protected_accounts:
+    description: Any other account that must never be changed.
+    type: list
+    elements: str
+    default: []
+  archive_dir:
+    description: Where home directories, crontabs and mail of removed accounts are archived.
+    type: path
+    default: /var/backups/yoroi/accounts
+  nologin_shell:
+    description: The shell given to system accounts by the C(nologin) action.
+    type: path
+    default: /usr/sbin/nologin
+notes:
+  - Runs as root (C(become)); C(/etc/shadow) is not readable otherwise.
+"""
+
+EXAMPLES = r"""
+- name: Lock accounts unused for 90 days, remove those never used
+  yoroi.baseline.stale_accounts:
+    max_inactive_days: 90
+    policy:
+      stale: lock
+      never_used: remove
+    automation_accounts: ["{{ ansible_user }}"]
+    break_glass_accounts: [breakglass]
+
+- name: Audit only
+  yoroi.baseline.stale_accounts:
+    policy: {stale: report, never_used: report, empty_password: report, extra_uid0: report, system_shell: report}
+  check_mode: true
+"""
+
+RETURN = r"""
+findings:
+  description: One finding per offending account and control, or one C(pass) per clean control.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    control: {description: Control id from the catalog, type: str, sample: ACC-001}
+    status: {description: pass, fail, fixed, error or skipped, type: str, sample: fixed}
+    subject: {description: The account, type: str, returned: when about one account, sample: bob}
+    expected: {description: What the control asks for, type: str}
+    actual: {description: What was found (after the change, when fixed), type: str}
+    evidence: {description: Where it was read and what was done, type: str}
+archives:
+  description: Archives written for removed accounts.
+  returned: always
+  type: dict
+  sample: {bob: /var/backups/yoroi/accounts/bob-20261127T101500Z.tar.gz}
+protected:
+  description: Every account the module would not change.
+  returned: always
+  type: list
+  elements: str
+"""
+
+import os
+import sqlite3
+import tarfile
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts as acc
+from ansible_collections.yoroi.baseline.plugins.module_utils._files import read_text
+
+PASSWD = "/etc/passwd"
+SHADOW = "/etc/shadow"
+LOGIN_DEFS = "/etc/login.defs"
+SHELLS = "/etc/shells"
+LASTLOG = "/var/log/lastlog"
+WTMP = "/var/log/wtmp"
+LASTLOG2_DB = "/var/lib/lastlog/lastlog2.db"
+WTMPDB_DB = "/var/lib/wtmpdb/wtmp.db"
+CRONTABS = "/var/spool/cron/crontabs"
+MAIL = "/var/mail"
+
+
+def _read_bytes(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except (FileNotFoundError, PermissionError):
+        return b""
+
+
+def _sqlite_logins(path, query, scale):
+    """{user: (epoch, evidence)} from a login database, read-only; {} when absent."""
+    if not os.path.exists(path):
+        return {}
+    logins = {}
+    try:
+        connection = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+        try:
+            for user, when in connection.execute(query):
+                if user and when:
+                    logins[user] = (int(when) // scale, "%s" % os.path.basename(path))
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        return {}
+    return logins
+
+
+def read_state(module):
+    shadow_text = read_text(SHADOW)
+    if shadow_text is None or not os.access(SHADOW, os.R_OK):
+        module.fail_json(msg="cannot read %s: run as root (become: true)" % SHADOW, findings=[])
+    accounts = acc.join_shadow(acc.parse_passwd(read_text(PASSWD, "")), acc.parse_shadow(shadow_text))
+    login_defs = acc.parse_login_defs(read_text(LOGIN_DEFS, ""))
+    shells = acc.parse_shells(read_text(SHELLS, ""))
+    by_uid = acc.parse_lastlog(_read_bytes(LASTLOG), [a.uid for a in accounts])
+    sources = [
+        acc.parse_wtmp(_read_bytes(WTMP)),
+        _sqlite_logins(LASTLOG2_DB, "SELECT Name, Time FROM Lastlog2", 1),
+        _sqlite_logins(WTMPDB_DB, "SELECT User, MAX(Login) FROM wtmp GROUP BY User", 1000000),
+    ]
+    logins = acc.merge_logins(accounts, by_uid, sources)
+    return accounts, login_defs, shells, logins
+
+
+def archive_account(module, account, archive_dir):
+    """Archive home, crontab and mail of an account; return the archive path."""
+    if not os.path.isdir(archive_dir):
+        os.makedirs(archive_dir, mode=0o700)
+    os.chmod(archive_dir, 0o700)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    path = os.path.join(archive_dir, "%s-%s.tar.gz" % (account.name, stamp))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+        if account.home and account.home != "/" and os.path.isdir(account.home):
+            tar.add(account.home, arcname="home")
+        for label, spool in (("crontab", CRONTABS), ("mail", MAIL)):
+            candidate = os.path.join(spool, account.name)
+            if os.path.isfile(candidate):
+                tar.add(candidate, arcname=label)
+    # Read the archive back before anything is deleted.
+    with tarfile.open(path, "r:gz") as tar:
+        tar.getmembers()
+    return path
+
+
+def carry_out(module, action, account, archive_dir, nologin_shell):
+    """Run one action; return (ok, evidence, archive_path)."""
+    if action == "remove":
+        try:
+            archive = archive_account(module, account, archive_dir)
+        except (OSError, tarfile.TarError) as exc:
+            return False, "archive failed, account kept: %s" % exc, None
+        rc, out, err = module.run_command(
+            [module.get_bin_path("userdel", required=True), "--remove", account.name],
+            environ_update={"LC_ALL": "C"},
+        )
+        # userdel exits 12 when only the home could not be removed; the account is gone.
+        if rc not in (0, 12):
+            return False, "userdel failed (rc=%d): %s; archive kept at %s" % (rc, (err or out).strip(), archive), archive
+        crontab = os.path.join(CRONTABS, account.name)
+        if os.path.exists(crontab):
+            os.unlink(crontab)
+        return True, "removed; home, crontab and mail archived to %s" % archive, archive
+    for argv in acc.commands_for(action, account, nologin_shell):
+        argv = [module.get_bin_path(argv[0], required=True)] + argv[1:]
+        rc, out, err = module.run_command(argv, environ_update={"LC_ALL": "C"})
+        if rc != 0:
+            return False, "%s failed (rc=%d): %s" % (argv[0], rc, (err or out).strip()), None
+    return True, {"lock": "locked and expired", "expire": "expired", "nologin": "shell set to %s" % nologin_shell}[action], None
+
+
+def main():
+    policy_options = dict(
+        (kind, dict(type="str", choices=list(choices), default=acc.DEFAULT_POLICY[kind]))
+        for kind, choices in acc.ACTIONS.items()
+    )
+    module = AnsibleModule(
+        argument_spec=dict(
+            max_inactive_days=dict(type="int", default=90),
+            policy=dict(type="dict", default={}, options=policy_options),
+            automation_accounts=dict(type="list", elements="str", default=[]),
+            break_glass_accounts=dict(type="list", elements="str", default=[]),
+            protected_accounts=dict(type="list", elements="str", default=[]),
+            archive_dir=dict(type="path", default="/var/backups/yoroi/accounts"),
+            nologin_shell=dict(type="path", default="/usr/sbin/nologin"),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    if params["max_inactive_days"] < 1:
+        module.fail_json(msg="max_inactive_days must be 1 or more, got %d" % params["max_inactive_days"], findings=[])
+
+    protected = set(["root"])
+    protected.update(params["automation_accounts"], params["break_glass_accounts"], params["protected_accounts"])
+    if os.environ.get("SUDO_USER"):
+        protected.add(os.environ["SUDO_USER"])
+
+    accounts, login_defs, shells, logins = read_state(module)
+    uid_min, uid_max = acc.uid_range(login_defs)
+    now = time.time()
+    today = int(now // acc.DAY)
+    offences = acc.classify(accounts, logins, now, params["max_inactive_days"], uid_min, uid_max, shells)
+    decisions = acc.plan(offences, params["policy"], protected, now)
+
+    outcomes = {}
+    archives = {}
+    before_lines, after_lines = [], []
+    done = {}
+    for kind, account, detail, action, status in decisions:
+        if status != acc.FAIL or action == "report":
+            continue
+        before_lines.append("%s: %s, shell %s" % (account.name, account.state(today), account.shell))
+        after_lines.append("%s: %s" % (account.name, acc.after_state(action, account)))
+        if module.check_mode:
+            continue
+        # One account can offend twice (empty password and never used): act once.
+        key = (account.name, action)
+        if key not in done:
+            done[key] = carry_out(module, action, account, params["archive_dir"], params["nologin_shell"])
+        ok, note, archive = done[key]
+        outcomes[(kind, account.name)] = (ok, note)
+        if archive:
+            archives[account.name] = archive
+
+    human_count = len([a for a in accounts if uid_min <= a.uid <= uid_max])
+    findings = acc.build_findings(decisions, outcomes, module.check_mode, params["max_inactive_days"], human_count, today)
+    changed = bool(before_lines)
+    result = dict(
+        changed=changed,
+        findings=findings,
+        archives=archives,
+        protected=sorted(protected),
+    )
+    if module._diff and changed:
+        result["diff"] = {
+            "before_header": "accounts",
+            "after_header": "accounts",
+            "before": "\n".join(sorted(set(before_lines))) + "\n",
+            "after": "\n".join(sorted(set(after_lines))) + "\n",
+        }
+    if any(f["status"] == acc.ERROR for f in findings):
+        result["msg"] = "some accounts could not be changed; see findings"
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
