@@ -1,0 +1,3 @@
+from yoroi.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""Where the collection yoroi.baseline is, and its control catalog."""
+
+from __future__ import annotations
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+
+class CollectionNotFound(RuntimeError):
+    pass
+
+
+def collection_root() -> Path:
+    """The directory of yoroi.baseline: the first ansible_collections on sys.path holding it.
+
+    An installed wheel puts it in site-packages; the test suite puts a link to the
+    working tree first on sys.path.
+    """
+    for entry in sys.path:
+        candidate = Path(entry or ".") / "ansible_collections" / "yoroi" / "baseline"
+        if (candidate / "galaxy.yml").is_file():
+            return candidate.resolve()
+    raise CollectionNotFound(
+        "the collection yoroi.baseline is not installed: run `pip install .` in the Yoroi checkout"
+    )
+
+
+def collections_path() -> str:
+    """The value for ANSIBLE_COLLECTIONS_PATH that finds this same copy of the collection."""
+    for entry in sys.path:
+        base = Path(entry or ".")
+        if (base / "ansible_collections" / "yoroi" / "baseline" / "galaxy.yml").is_file():
+            return str(base.resolve())
+    raise CollectionNotFound("the collection yoroi.baseline is not installed")
+
+
+def playbook(name: str) -> Path:
+    path = collection_root() / "playbooks" / ("%s.yml" % name)
+    if not path.is_file():
+        raise CollectionNotFound("no playbook %s in the collection" % name)
+    return path
+
+
+@lru_cache(maxsize=1)
+def catalog() -> dict:
+    """{control id: control} from controls/catalog.yml."""
+    with open(collection_root() / "controls" / "catalog.yml") as handle:
+        data = yaml.safe_load(handle)
+    return {control["id"]: control for control in data["controls"]}

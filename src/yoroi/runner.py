@@ -1,0 +1,168 @@
+"""Run the baseline through ansible-runner and turn its events into a run document.
+
+Results come from runner events (each task's module result, which carries ``findings``)
+and from the play stats, never from printed text.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+from yoroi import collection
+from yoroi.findings import exit_code, summarize
+
+SCHEMA = "yoroi.run/1"
+HOST_EVENTS = ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "runner_on_skipped")
+
+
+@dataclass
+class RunRequest:
+    mode: str  # audit | apply
+    inventory: str | None
+    limit: str | None = None
+    tags: list[str] = field(default_factory=list)
+    forks: int = 10
+    serial: str | None = None
+    extra_vars: dict = field(default_factory=dict)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class EventCollector:
+    """Folds runner events into hosts, findings and task counts."""
+
+    def __init__(self, progress: Callable[[str], None] | None = None):
+        self.hosts: dict[str, dict] = {}
+        self.findings: list[dict] = []
+        self.progress = progress
+        self.started = time.monotonic()
+
+    def _host(self, name: str) -> dict:
+        return self.hosts.setdefault(
+            name,
+            {"site": "default", "status": "ok", "tasks": 0, "changed": 0, "errors": []},
+        )
+
+    def __call__(self, event: dict) -> bool:
+        kind = event.get("event")
+        data = event.get("event_data", {})
+        if kind == "playbook_on_task_start" and self.progress:
+            self.progress("[%5.1fs] %s" % (time.monotonic() - self.started, data.get("task", "")))
+        if kind not in HOST_EVENTS:
+            return True
+        host = self._host(data.get("host", "?"))
+        res = data.get("res") or {}
+        task = data.get("task", "")
+        if kind == "runner_on_skipped":
+            return True
+        host["tasks"] += 1
+        if res.get("changed"):
+            host["changed"] += 1
+        if "site" in res and data.get("task_action", "").endswith("validate_inputs"):
+            host["site"] = res["site"]
+        for result in [res] + list(res.get("results") or []):
+            for item in result.get("findings") or []:
+                self.findings.append(dict(item, host=data.get("host", "?"), task=task))
+        if kind == "runner_on_unreachable":
+            host["status"] = "unreachable"
+            host["errors"].append("unreachable: %s" % res.get("msg", ""))
+        elif kind == "runner_on_failed" and not data.get("ignore_errors"):
+            host["status"] = "failed"
+            host["errors"].append("%s: %s" % (task, res.get("msg", "failed")))
+        if self.progress and kind in ("runner_on_failed", "runner_on_unreachable"):
+            self.progress("        %s: %s" % (data.get("host"), host["errors"][-1]))
+        return True
+
+
+def _enrich(findings: list[dict], hosts: dict) -> list[dict]:
+    controls = collection.catalog()
+    enriched = []
+    for item in findings:
+        control = controls.get(item.get("control"), {})
+        enriched.append(
+            dict(
+                item,
+                site=hosts.get(item.get("host"), {}).get("site", "default"),
+                title=control.get("title", ""),
+                seed=control.get("seed", ""),
+                severity=control.get("severity", ""),
+            )
+        )
+    return enriched
+
+
+def local_inventory() -> dict:
+    """The embedded default: this machine, read-only, as the current user."""
+    host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    if os.geteuid() != 0:
+        host["ansible_become"] = False
+    return {"all": {"hosts": {"localhost": host}}}
+
+
+def run(request: RunRequest, progress: Callable[[str], None] | None = None) -> dict:
+    import ansible_runner  # imported here: it is slow to import and not needed by `report`
+
+    collector = EventCollector(progress)
+    extra_vars = dict(request.extra_vars)
+    inventory = request.inventory
+    if inventory is None:
+        inventory = local_inventory()
+    if request.serial:
+        extra_vars["yoroi_serial"] = request.serial
+    cmdline = ["--diff"]
+    if request.mode == "audit":
+        cmdline.insert(0, "--check")
+    started = _now()
+    with tempfile.TemporaryDirectory(prefix="yoroi-run-") as private:
+        envvars = {
+            "ANSIBLE_COLLECTIONS_PATH": collection.collections_path(),
+            "ANSIBLE_PIPELINING": "True",
+            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "ANSIBLE_NOCOLOR": "True",
+            "ANSIBLE_DEPRECATION_WARNINGS": "False",
+        }
+        result = ansible_runner.run(
+            private_data_dir=private,
+            playbook=str(collection.playbook("site")),
+            inventory=inventory,
+            limit=request.limit,
+            tags=",".join(request.tags) if request.tags else None,
+            forks=request.forks,
+            extravars=extra_vars,
+            envvars=envvars,
+            cmdline=" ".join(cmdline),
+            event_handler=collector,
+            quiet=True,
+            suppress_env_files=True,
+        )
+        stdout_tail = ""
+        if result.rc not in (0, 2, 4) or not collector.hosts:
+            # ansible-playbook stopped before any host (a syntax error, an unreadable inventory)
+            stdout_tail = "\n".join(result.stdout.read().splitlines()[-15:])
+    findings = _enrich(collector.findings, collector.hosts)
+    document = {
+        "schema": SCHEMA,
+        "mode": request.mode,
+        "started": started,
+        "finished": _now(),
+        "inventory": request.inventory or "local machine",
+        "limit": request.limit,
+        "tags": request.tags,
+        "ansible_rc": result.rc,
+        "hosts": collector.hosts,
+        "findings": findings,
+        "summary": summarize(findings),
+    }
+    if stdout_tail and not collector.hosts:
+        document["error"] = stdout_tail or "ansible-playbook exited with %s" % result.rc
+    document["exit_code"] = exit_code(document)
+    return document
