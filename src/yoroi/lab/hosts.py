@@ -1,0 +1,319 @@
+"""Bring a lab of real Debian hosts up and down.
+
+A lab NAME owns, and ``down`` removes, exactly what ``<state>/NAME/lab.json``
+lists: containers ``yoroi-lab-NAME-<i>``, the network ``yoroi-lab-NAME`` and
+the state folder (SSH key pair, inventory, lab.json). lab.json is written
+before each resource is created, so a failed ``up`` can still be cleaned.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import seed
+from .images import build_image, image_name, packages_for
+from .podman import exists, podman
+from .state import check_name, state_root
+
+SSH_USER = "yoroi"
+SSH_COMMON_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
+LAB_LABEL = "org.yoroi.lab.name"
+
+
+class LabError(RuntimeError):
+    pass
+
+
+@dataclass
+class LabHost:
+    name: str  # inventory name, lab-NAME-i
+    container: str  # yoroi-lab-NAME-i
+    port: int | None
+    user: str
+    key: str  # private key path
+    address: str = "127.0.0.1"
+
+
+@dataclass
+class Lab:
+    name: str
+    release: str
+    state_dir: Path
+    network: str
+    hosts: list[LabHost] = field(default_factory=list)
+    image: str = ""
+    mirror: str | None = None
+    seed: dict = field(default_factory=dict)
+
+    @property
+    def inventory_path(self) -> Path:
+        return self.state_dir / "inventory.yml"
+
+    @property
+    def lab_json(self) -> Path:
+        return self.state_dir / "lab.json"
+
+    @property
+    def key_path(self) -> Path:
+        return self.state_dir / "id_ed25519"
+
+    @property
+    def containers(self) -> list[str]:
+        return [h.container for h in self.hosts]
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "release": self.release,
+            "image": self.image,
+            "mirror": self.mirror,
+            "network": self.network,
+            "containers": self.containers,
+            "hosts": [asdict(h) for h in self.hosts],
+            "ports": {h.container: h.port for h in self.hosts},
+            "key": {"private": str(self.key_path), "public": str(self.key_path) + ".pub"},
+            "inventory": str(self.inventory_path),
+            "state_dir": str(self.state_dir),
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "Lab":
+        return cls(
+            name=data["name"],
+            release=data["release"],
+            state_dir=Path(data["state_dir"]),
+            network=data["network"],
+            hosts=[LabHost(**h) for h in data.get("hosts", [])],
+            image=data.get("image", ""),
+            mirror=data.get("mirror"),
+            seed=data.get("seed", {}),
+        )
+
+    def save(self) -> None:
+        tmp = self.lab_json.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        tmp.replace(self.lab_json)
+
+    def ssh_argv(self, host: LabHost, *command: str) -> list[str]:
+        """argv for an SSH key login as the automation user (loopback only)."""
+        return [
+            "ssh", "-i", host.key, "-p", str(host.port),
+            "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR",
+            f"{host.user}@{host.address}", *command,
+        ]
+
+
+def container_name(name: str, i: int) -> str:
+    return f"yoroi-lab-{name}-{i}"
+
+
+def host_name(name: str, i: int) -> str:
+    return f"lab-{name}-{i}"
+
+
+def network_name(name: str) -> str:
+    return f"yoroi-lab-{name}"
+
+
+def _yaml_str(value: str) -> str:
+    # JSON strings are valid YAML double-quoted scalars.
+    return json.dumps(str(value))
+
+
+def render_inventory(lab: Lab) -> str:
+    """Ansible YAML inventory: group ``lab`` with one entry per host."""
+    lines = [
+        f"# yoroi lab {lab.name!s} ({lab.release}); written by `yoroi lab up`",
+        "all:",
+        "  children:",
+        "    lab:",
+        "      hosts:",
+    ]
+    for h in lab.hosts:
+        lines += [
+            f"        {h.name}:",
+            f"          ansible_host: {h.address}",
+            f"          ansible_port: {int(h.port)}",
+            f"          ansible_user: {h.user}",
+            f"          ansible_ssh_private_key_file: {_yaml_str(h.key)}",
+            f"          ansible_ssh_common_args: '{SSH_COMMON_ARGS}'",
+            "          ansible_become: true",
+            "          ansible_python_interpreter: /usr/bin/python3",
+            f"          yoroi_lab_container: {h.container}",
+            f"          yoroi_lab_release: {lab.release}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def parse_port(output: str) -> int:
+    """Host port from ``podman port CONTAINER 22/tcp`` (``127.0.0.1:40123``)."""
+    for line in output.splitlines():
+        line = line.strip()
+        if line:
+            return int(line.rsplit(":", 1)[1])
+    raise LabError(f"no published port in {output!r}")
+
+
+def load(name: str) -> Lab | None:
+    path = state_root() / check_name(name) / "lab.json"
+    if not path.exists():
+        return None
+    return Lab.from_json(json.loads(path.read_text()))
+
+
+def _wait_systemd(container: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    state = ""
+    while time.monotonic() < deadline:
+        res = podman("exec", container, "systemctl", "is-system-running", "--wait",
+                     check=False, timeout=max(5, deadline - time.monotonic()))
+        state = res.stdout.strip()
+        if state in ("running", "degraded"):
+            return state
+        time.sleep(1)
+    failed = podman("exec", container, "systemctl", "--failed", "--no-legend", check=False).stdout
+    raise LabError(f"{container}: systemd is {state!r} after {timeout:.0f}s; failed units: {failed}")
+
+
+def _seed(container: str, pubkey: str) -> dict:
+    res = podman("exec", "-i", container, "python3", "-",
+                 input=seed.script({"pubkey": pubkey, "now": time.time()}), timeout=300)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _wait_ssh(lab: Lab, host: LabHost, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        proc = subprocess.run(lab.ssh_argv(host, "true"), capture_output=True, text=True,
+                              timeout=30)
+        if proc.returncode == 0:
+            return
+        last = proc.stderr.strip()
+        time.sleep(1)
+    raise LabError(f"{host.container}: SSH key login as {host.user} failed: {last}")
+
+
+def _bring_up_host(lab: Lab, host: LabHost, pubkey: str, timeout: float) -> dict:
+    _wait_systemd(host.container, timeout)
+    result = _seed(host.container, pubkey)
+    _wait_ssh(lab, host, timeout)
+    return result
+
+
+def up(
+    name: str = "default",
+    hosts: int = 1,
+    release: str = "bookworm",
+    mirror: str | None = None,
+    timeout: float = 180,
+    log=None,
+) -> Lab:
+    """Start ``hosts`` seeded lab hosts; return the :class:`Lab`.
+
+    Builds the image if missing/outdated. On any failure everything created
+    so far is removed again and the error re-raised.
+    """
+    say = log or (lambda msg: None)
+    check_name(name)
+    packages_for(release)
+    if hosts < 1:
+        raise ValueError("hosts must be >= 1")
+    state_dir = state_root() / name
+    if (state_dir / "lab.json").exists():
+        raise LabError(f"lab {name!r} is already up ({state_dir / 'lab.json'}); "
+                       f"run `yoroi lab down --name {name}` first")
+    image = build_image(release, mirror, log=say)
+
+    state_dir.mkdir(parents=True, exist_ok=True)
+    lab = Lab(name=name, release=release, state_dir=state_dir, network=network_name(name),
+              image=image, mirror=mirror)
+    lab.save()
+    try:
+        key = lab.key_path
+        if key.exists():
+            key.unlink()
+        Path(str(key) + ".pub").unlink(missing_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C",
+                        f"yoroi-lab-{name}", "-f", str(key)], check=True, capture_output=True)
+        key.chmod(0o600)
+        pubkey = Path(str(key) + ".pub").read_text()
+
+        podman("network", "create", "--label", f"{LAB_LABEL}={name}", lab.network)
+        for i in range(1, hosts + 1):
+            lab.hosts.append(LabHost(name=host_name(name, i), container=container_name(name, i),
+                                     port=None, user=SSH_USER, key=str(key)))
+        lab.save()  # record intent before the containers exist
+
+        def run(h: LabHost) -> None:
+            podman("run", "-d", "--name", h.container, "--label", f"{LAB_LABEL}={name}",
+                   "--systemd=always", "--network", lab.network,
+                   "--network-alias", h.name, "--hostname", h.name,
+                   "-p", "127.0.0.1::22", "--cap-add", "NET_ADMIN",
+                   image, "/sbin/init")
+
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=min(8, hosts)) as pool:
+            list(pool.map(run, lab.hosts))
+        for h in lab.hosts:
+            h.port = parse_port(podman("port", h.container, "22/tcp").stdout)
+        lab.save()
+        say(f"started {hosts} container(s); waiting for systemd, seeding, waiting for ssh ...")
+        with ThreadPoolExecutor(max_workers=min(8, hosts)) as pool:
+            results = list(pool.map(lambda h: _bring_up_host(lab, h, pubkey, timeout), lab.hosts))
+        lab.seed = {h.container: r for h, r in zip(lab.hosts, results)}
+        lab.inventory_path.write_text(render_inventory(lab))
+        lab.save()
+        say(f"lab {name} up in {time.monotonic() - started:.0f}s")
+        return lab
+    except BaseException:
+        try:
+            down(name)
+        except Exception:  # pragma: no cover - report the original error
+            pass
+        raise
+
+
+def down(name: str = "default") -> bool:
+    """Remove what ``lab.json`` says the lab created. Returns False if there was no lab."""
+    check_name(name)
+    lab = load(name)
+    if lab is None:
+        return False
+    for c in lab.containers:
+        if exists("container", c):
+            podman("rm", "-f", "-t", "2", c, check=False)
+            if exists("container", c):
+                podman("rm", "-f", c)
+    if lab.network and exists("network", lab.network):
+        podman("network", "rm", lab.network)
+    shutil.rmtree(lab.state_dir, ignore_errors=True)
+    return True
+
+
+def status(name: str = "default") -> dict | None:
+    """What lab.json recorded plus each container's current state."""
+    lab = load(name)
+    if lab is None:
+        return None
+    info = lab.to_json()
+    states = {}
+    for c in lab.containers:
+        res = podman("container", "inspect", "--format", "{{.State.Status}}", c, check=False)
+        states[c] = res.stdout.strip() if res.returncode == 0 else "missing"
+    info["container_states"] = states
+    info["network_exists"] = exists("network", lab.network)
+    return info
+
+
+def image_for(release: str) -> str:
+    return image_name(release)
