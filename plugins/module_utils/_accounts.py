@@ -206,7 +206,7 @@ def parse_wtmp(data):
         if fields[0] != UTMP_USER_PROCESS:
             continue
         user = _cstr(fields[5])
-        when = fields[9]
+        when = fields[10]  # ut_tv.tv_sec (fields[9] is ut_session)
         if user and when > logins.get(user, (0, ""))[0]:
             logins[user] = (when, "wtmp: %s from %s" % (_cstr(fields[3]) or "?", _cstr(fields[6]) or "local"))
     return logins

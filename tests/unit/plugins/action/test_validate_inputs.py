@@ -1,0 +1,23 @@
+from ansible_collections.yoroi.baseline.plugins.action import validate_inputs as vi
+
+
+def test_every_role_option_and_site_variable_is_known():
+    specs = vi.load_specs()
+    assert "yoroi_accounts_max_inactive_days" in specs
+    assert "yoroi_site" in specs
+    assert all(name.startswith("yoroi_") for name in specs)
+
+
+def test_typo_is_refused_with_a_suggestion():
+    errors = vi.check({"yoroi_accounts_max_inactive_dayz": 3}, vi.load_specs())
+    assert errors == ["unknown variable yoroi_accounts_max_inactive_dayz (did you mean yoroi_accounts_max_inactive_days?)"]
+
+
+def test_wrong_type_and_choice_name_the_variable():
+    errors = vi.check({"yoroi_accounts_max_inactive_days": "soon", "yoroi_accounts_stale_action": "delete"}, vi.load_specs())
+    assert any("yoroi_accounts_max_inactive_days" in e for e in errors)
+    assert any("yoroi_accounts_stale_action" in e for e in errors)
+
+
+def test_good_values_pass_and_other_variables_are_ignored():
+    assert vi.check({"yoroi_accounts_max_inactive_days": "30", "ansible_user": "x", "yoroi_site": "hq"}, vi.load_specs()) == []

@@ -1,0 +1,203 @@
+"""stale_accounts end to end in-process, over files in a temporary root.
+
+The account tools are replaced by a script that records its argv and applies the change
+to the temporary /etc/shadow, so a second run sees the result; the real usermod and
+userdel are exercised on lab hosts (tests/infra).
+"""
+
+import os
+import stat
+import tarfile
+import time
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts as acc
+from ansible_collections.yoroi.baseline.plugins.modules import stale_accounts
+
+NOW = time.time()
+TODAY = int(NOW // acc.DAY)
+
+FAKE_TOOL = r"""#!/usr/bin/env python3
+import os, sys
+root = os.environ["FAKE_ROOT"]
+with open(os.path.join(root, "calls"), "a") as log:
+    log.write(" ".join([os.path.basename(sys.argv[0])] + sys.argv[1:]) + "\n")
+name = sys.argv[-1]
+shadow = os.path.join(root, "shadow")
+passwd = os.path.join(root, "passwd")
+if os.path.basename(sys.argv[0]) == "usermod":
+    rows = [l.split(":") for l in open(shadow).read().splitlines()]
+    for row in rows:
+        if row[0] == name:
+            if "--lock" in sys.argv:
+                row[1] = "!" + row[1]
+            if "--expiredate" in sys.argv:
+                row[7] = "1"
+    open(shadow, "w").write("\n".join(":".join(r) for r in rows) + "\n")
+    if "--shell" in sys.argv:
+        shell = sys.argv[sys.argv.index("--shell") + 1]
+        prow = [l.split(":") for l in open(passwd).read().splitlines()]
+        for row in prow:
+            if row[0] == name:
+                row[6] = shell
+        open(passwd, "w").write("\n".join(":".join(r) for r in prow) + "\n")
+elif os.path.basename(sys.argv[0]) == "userdel":
+    for path in (passwd, shadow):
+        keep = [l for l in open(path).read().splitlines() if not l.startswith(name + ":")]
+        open(path, "w").write("\n".join(keep) + "\n")
+"""
+
+
+@pytest.fixture
+def host(tmp_path, monkeypatch):
+    """A fake root with the lab's neglected accounts, wired into the module's paths."""
+    home = tmp_path / "home"
+    for name in ("alice", "bob", "carol", "dave"):
+        (home / name).mkdir(parents=True)
+    (home / "bob" / "notes.txt").write_text("bob's work\n")
+    crontabs = tmp_path / "crontabs"
+    crontabs.mkdir()
+    (crontabs / "bob").write_text("0 3 * * * /home/bob/backup.sh\n")
+    (tmp_path / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/bash\n"
+        "backupsvc:x:998:998::/var/lib/backupsvc:/bin/bash\n"
+        "yoroi:x:1000:1000::{h}/yoroi:/bin/bash\n"
+        "alice:x:1001:1001::{h}/alice:/bin/bash\n"
+        "bob:x:1002:1002::{h}/bob:/bin/bash\n"
+        "carol:x:1003:1003::{h}/carol:/bin/bash\n"
+        "dave:x:1004:1004::{h}/dave:/bin/bash\n"
+        "toor:x:0:0::/root:/bin/bash\n".format(h=home)
+    )
+    (tmp_path / "shadow").write_text(
+        "root:$y$r:19000:0:99999:7:::\n"
+        "backupsvc:!:19000::::::\n"
+        "yoroi:!:{t}:0:99999:7:::\n"
+        "alice:$y$a:{t}:0:99999:7:::\n"
+        "bob:$y$b:{t}:0:99999:7:::\n"
+        "carol:$y$c:17956:0:99999:7:::\n"
+        "dave::{t}:0:99999:7:::\n"
+        "toor:$y$t:{t}:0:99999:7:::\n".format(t=TODAY)
+    )
+    (tmp_path / "login.defs").write_text("UID_MIN 1000\nUID_MAX 60000\n")
+    (tmp_path / "shells").write_text("/bin/sh\n/bin/bash\n")
+    size = acc.LASTLOG_RECORD.size
+    data = bytearray(size * 1003)
+    acc.LASTLOG_RECORD.pack_into(data, 1001 * size, int(NOW - 2 * acc.DAY), b"pts/0", b"192.0.2.1")
+    acc.LASTLOG_RECORD.pack_into(data, 1002 * size, int(NOW - 400 * acc.DAY), b"pts/0", b"192.0.2.2")
+    (tmp_path / "lastlog").write_bytes(bytes(data))
+    (tmp_path / "wtmp").write_bytes(b"")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    for name in ("usermod", "userdel"):
+        tool = tools / name
+        tool.write_text(FAKE_TOOL)
+        tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+    for constant, name in (("PASSWD", "passwd"), ("SHADOW", "shadow"), ("LOGIN_DEFS", "login.defs"),
+                           ("SHELLS", "shells"), ("LASTLOG", "lastlog"), ("WTMP", "wtmp"),
+                           ("LASTLOG2_DB", "none.db"), ("WTMPDB_DB", "none2.db"),
+                           ("CRONTABS", "crontabs"), ("MAIL", "mail")):
+        monkeypatch.setattr(stale_accounts, constant, str(tmp_path / name))
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: str(tools / name))
+    monkeypatch.setenv("FAKE_ROOT", str(tmp_path))
+    monkeypatch.delenv("SUDO_USER", raising=False)
+    return tmp_path
+
+
+ARGS = {"automation_accounts": ["yoroi"], "archive_dir": None}
+
+
+def args(host, **extra):
+    base = dict(ARGS, archive_dir=str(host / "archive"))
+    base.update(extra)
+    return base
+
+
+def by_subject(result):
+    return {(f["control"], f.get("subject")): f for f in result["findings"]}
+
+
+def test_check_mode_reports_and_changes_nothing(host, run_module):
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in host.iterdir() if p.is_file()}
+    result, failed = run_module(stale_accounts, args(host), check_mode=True, diff=True)
+    assert not failed
+    assert result["changed"] is True
+    found = by_subject(result)
+    for key in (("ACC-001", "bob"), ("ACC-002", "carol"), ("ACC-003", "dave"), ("ACC-004", "toor"), ("ACC-005", "backupsvc")):
+        assert found[key]["status"] == "fail", key
+    assert "bob: password locked, expired" in result["diff"]["after"]
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in host.iterdir() if p.is_file()}
+    assert after == before
+    assert not (host / "calls").exists()
+
+
+def test_apply_then_second_run_changes_nothing(host, run_module):
+    result, failed = run_module(stale_accounts, args(host))
+    assert not failed, result
+    found = by_subject(result)
+    assert found[("ACC-001", "bob")]["status"] == "fixed"
+    assert found[("ACC-005", "backupsvc")]["status"] == "fixed"
+    calls = (host / "calls").read_text().splitlines()
+    assert "usermod --lock --expiredate 1 bob" in calls
+    assert "usermod --shell /usr/sbin/nologin backupsvc" in calls
+    assert not any(call.endswith(" yoroi") or call.endswith(" alice") for call in calls)
+    again, failed = run_module(stale_accounts, args(host))
+    assert not failed
+    assert again["changed"] is False
+    assert {f["status"] for f in again["findings"]} <= {"pass", "skipped"}
+
+
+def test_protected_accounts_are_skipped_and_untouched(host, run_module):
+    result, _ = run_module(stale_accounts, args(host, break_glass_accounts=["carol"], protected_accounts=["toor"]))
+    found = by_subject(result)
+    assert found[("ACC-002", "carol")]["status"] == "skipped"
+    assert found[("ACC-004", "toor")]["status"] == "skipped"
+    calls = (host / "calls").read_text()
+    assert " carol" not in calls and " toor" not in calls
+    assert "carol" in result["protected"] and "yoroi" in result["protected"]
+
+
+def test_sudo_user_is_protected(host, run_module, monkeypatch):
+    monkeypatch.setenv("SUDO_USER", "bob")
+    result, _ = run_module(stale_accounts, args(host, automation_accounts=[]))
+    assert by_subject(result)[("ACC-001", "bob")]["status"] == "skipped"
+
+
+def test_remove_archives_home_and_crontab_first(host, run_module):
+    result, failed = run_module(stale_accounts, args(host, policy={"stale": "remove"}))
+    assert not failed
+    archive = result["archives"]["bob"]
+    assert oct(os.stat(archive).st_mode & 0o777) == "0o600"
+    assert oct(os.stat(host / "archive").st_mode & 0o777) == "0o700"
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+        assert "home/notes.txt" in names and "crontab" in names
+        assert tar.extractfile("home/notes.txt").read() == b"bob's work\n"
+    assert archive in by_subject(result)[("ACC-001", "bob")]["evidence"]
+    assert "bob:" not in (host / "passwd").read_text()
+    assert not (host / "crontabs" / "bob").exists()
+
+
+def test_report_policy_leaves_drift_and_changes_nothing(host, run_module):
+    policy = {kind: "report" for kind in acc.ACTIONS}
+    result, _ = run_module(stale_accounts, args(host, policy=policy))
+    assert result["changed"] is False
+    assert by_subject(result)[("ACC-001", "bob")]["status"] == "fail"
+    assert not (host / "calls").exists()
+
+
+@pytest.mark.parametrize(
+    "bad, word",
+    [
+        ({"policy": {"extra_uid0": "remove"}}, "extra_uid0"),
+        ({"policy": {"stale": "delete"}}, "stale"),
+        ({"max_inactive_days": 0}, "max_inactive_days"),
+        ({"max_inactive_days": "soon"}, "max_inactive_days"),
+    ],
+)
+def test_bad_input_fails_naming_the_option_and_changes_nothing(host, run_module, bad, word):
+    result, failed = run_module(stale_accounts, args(host, **bad))
+    assert failed
+    assert word in result["msg"]
+    assert not (host / "calls").exists()
