@@ -36,6 +36,13 @@ def _unique_name() -> str:
 
 
 @pytest.fixture(scope="session")
+def unique_lab_name():
+    """Callable returning a fresh lab name (tests that manage a lab themselves)."""
+    _require_podman()
+    return _unique_name
+
+
+@pytest.fixture(scope="session")
 def lab_state_dir(tmp_path_factory):
     """Keep test labs' state out of the user's own state dir."""
     path = tmp_path_factory.mktemp("yoroi-lab-state")

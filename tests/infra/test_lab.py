@@ -191,10 +191,8 @@ def _podman_names(*args: str) -> set[str]:
     return set(yoroi_lab.podman(*args).stdout.split())
 
 
-def test_down_removes_exactly_what_up_created(lab_state_dir):
-    from .conftest import _unique_name
-
-    name = _unique_name()
+def test_down_removes_exactly_what_up_created(lab_state_dir, unique_lab_name):
+    name = unique_lab_name()
     lab = yoroi_lab.up(name, hosts=2)
     try:
         recorded = json.loads(lab.lab_json.read_text())

@@ -174,8 +174,11 @@ def _wait_systemd(container: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     state = ""
     while time.monotonic() < deadline:
-        res = podman("exec", container, "systemctl", "is-system-running", "--wait",
-                     check=False, timeout=max(5, deadline - time.monotonic()))
+        try:
+            res = podman("exec", container, "systemctl", "is-system-running", "--wait",
+                         check=False, timeout=max(5, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            continue
         state = res.stdout.strip()
         if state in ("running", "degraded"):
             return state
