@@ -110,3 +110,20 @@ def test_customize_tree(tmp_path):
     assert (tmp_path / "etc/machine-id").read_text() == ""
     assert "deb http://a.example/debian bookworm main" in (tmp_path / "etc/apt/sources.list").read_text()
     assert (tmp_path / "etc/systemd/system/multi-user.target.wants" / images.HOSTKEY_UNIT_NAME).is_symlink()
+
+
+def test_image_rebuilt_when_format_label_differs(monkeypatch):
+    import subprocess
+
+    labels = {"org.yoroi.lab.format": "0"}
+
+    def fake_podman(*args, check=True, **kw):
+        return subprocess.CompletedProcess(args, 0, json.dumps(labels), "")
+
+    monkeypatch.setattr(images, "podman", fake_podman)
+    assert images.image_is_current("bookworm") is False
+    labels["org.yoroi.lab.format"] = images.LAB_FORMAT_VERSION
+    assert images.image_is_current("bookworm") is True
+    monkeypatch.setattr(images, "podman",
+                        lambda *a, **k: subprocess.CompletedProcess(a, 125, "", "no such image"))
+    assert images.image_format("bookworm") is None
