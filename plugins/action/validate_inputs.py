@@ -19,6 +19,8 @@ description:
     then checks each C(yoroi_*) variable the host has.
   - Runs on the controller only; no connection to the host is made.
 options: {}
+notes:
+  - Returns C(site), the host's C(yoroi_site) or else its first group, for reports.
 author: [Yoroi maintainers]
 """
 
@@ -95,6 +97,16 @@ class ActionModule(ActionBase):
                 result.update(failed=True, msg="variable %s cannot be templated: %s" % (name, exc))
                 return result
         errors = check(values, specs)
+        # Reports roll up by site: the inventory's yoroi_site, else the host's first group.
+        groups = [g for g in task_vars.get("group_names", []) if g not in ("all", "ungrouped")]
+        result["site"] = values.get("yoroi_site") or (groups[0] if groups else "default")
+        if not errors and not values.get("yoroi_break_glass_accounts"):
+            # Unused emergency accounts look exactly like stale ones; undeclared, they
+            # would be locked by the accounts role.
+            result["warnings"] = [
+                "no break-glass account is declared (yoroi_break_glass_accounts): an unused "
+                "emergency account would be treated as stale"
+            ]
         if errors:
             result.update(failed=True, msg="invalid Yoroi inputs: " + "; ".join(errors), errors=errors)
         else:

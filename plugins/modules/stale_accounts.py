@@ -175,7 +175,11 @@ def _read_bytes(path):
 
 
 def _sqlite_logins(path, query, scale):
-    """{user: (epoch, evidence)} from a login database, read-only; {} when absent."""
+    """{user: (epoch, evidence)} from a login database, read-only; {} when absent.
+
+    lastlog2: Lastlog2(Name, Time in seconds). wtmpdb: wtmp(Type, User, Login in
+    microseconds), where Type 3 is a user login and Type 1 a boot.
+    """
     if not os.path.exists(path):
         return {}
     logins = {}
@@ -203,7 +207,7 @@ def read_state(module):
     sources = [
         acc.parse_wtmp(_read_bytes(WTMP)),
         _sqlite_logins(LASTLOG2_DB, "SELECT Name, Time FROM Lastlog2", 1),
-        _sqlite_logins(WTMPDB_DB, "SELECT User, MAX(Login) FROM wtmp GROUP BY User", 1000000),
+        _sqlite_logins(WTMPDB_DB, "SELECT User, MAX(Login) FROM wtmp WHERE Type = 3 GROUP BY User", 1000000),
     ]
     logins = acc.merge_logins(accounts, by_uid, sources)
     return accounts, login_defs, shells, logins

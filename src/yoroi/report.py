@@ -72,6 +72,8 @@ def render_text(document: dict) -> str:
         lines.append("  %-24s %-14s %s%s" % (name, host["site"], _counts(host["counts"]), state))
         for error in host.get("errors", []):
             lines.append("      ! %s" % error)
+        for warning in host.get("warnings", []):
+            lines.append("      warning: %s" % warning)
     lines.append("")
     lines.append("By control:")
     for control, row in by_control(document).items():

@@ -48,7 +48,7 @@ class EventCollector:
     def _host(self, name: str) -> dict:
         return self.hosts.setdefault(
             name,
-            {"site": "default", "status": "ok", "tasks": 0, "changed": 0, "errors": []},
+            {"site": "default", "status": "ok", "tasks": 0, "changed": 0, "errors": [], "warnings": []},
         )
 
     def __call__(self, event: dict) -> bool:
@@ -68,6 +68,9 @@ class EventCollector:
             host["changed"] += 1
         if "site" in res and data.get("task_action", "").endswith("validate_inputs"):
             host["site"] = res["site"]
+        for warning in res.get("warnings") or []:
+            if warning not in host["warnings"]:
+                host["warnings"].append(warning)
         for result in [res] + list(res.get("results") or []):
             for item in result.get("findings") or []:
                 self.findings.append(dict(item, host=data.get("host", "?"), task=task))

@@ -72,7 +72,7 @@ def test_state_root_precedence(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "x"))
     assert state.state_root() == tmp_path / "x/yoroi/lab"
     monkeypatch.setenv("YOROI_STATE_DIR", str(tmp_path / "s"))
-    assert state.state_root() == tmp_path / "s"
+    assert state.state_root() == tmp_path / "s" / "lab"
 
 
 def test_image_recipe():

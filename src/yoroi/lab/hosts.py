@@ -136,6 +136,10 @@ def render_inventory(lab: Lab) -> str:
         "all:",
         "  children:",
         "    lab:",
+        "      vars:",
+        "        yoroi_site: lab",
+        "        # the lab's emergency account: no role may lock or remove it",
+        "        yoroi_break_glass_accounts: [breakglass]",
         "      hosts:",
     ]
     for h in lab.hosts:
