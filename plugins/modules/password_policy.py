@@ -1,0 +1,548 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Yoroi maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: password_policy
+short_description: Enforce password quality, history, lockout and aging on Debian
+version_added: 0.1.0
+description:
+  - Reads the pwquality, faillock, pwhistory and login.defs files, the PAM stack
+    (C(/etc/pam.d/common-*)), the pam-auth-update profiles, C(/etc/passwd) and
+    C(/etc/shadow) once, and evaluates C(PWD-001) to C(PWD-013) in one pass.
+  - pwquality settings go to the drop-in C(/etc/security/pwquality.conf.d/yoroi.conf);
+    an active key in C(/etc/security/pwquality.conf), which libpwquality reads after the
+    drop-ins, is rewritten in place. C(minclass) is used rather than the C(*credit)
+    settings - one number that says how many character classes are needed.
+  - The PAM stack is changed only through pam-auth-update, with libpam-pwquality's
+    C(pwquality) profile and Yoroi's C(yoroi-faillock-notify), C(yoroi-faillock) and
+    C(yoroi-pwhistory) profiles in C(/usr/share/pam-configs). Hand-edited
+    C(/etc/pam.d/common-*) files are backed up and regenerated with C(--force).
+    pam-auth-update is first run against a staged copy (C(--root)) so check mode shows
+    the exact C(common-*) diff, and it is not run when that copy equals the live files.
+  - Lockout guard - before the change every module the new stack names must exist; after
+    it a temporary account gets a random password through C(chpasswd) (the new password
+    stack) and must authenticate through the C(sshd) PAM service (C(login) when there is
+    none), and a wrong password must be refused. On any failure every file is restored
+    from the backups taken in this run and the findings have status C(error).
+  - Password aging (C(PWD-013)) is applied with C(chage) to human accounts with a
+    password, except protected ones (root, O(automation_account), C(SUDO_USER),
+    O(break_glass_accounts), O(protected_accounts)), which are reported as C(skipped).
+author:
+  - Yoroi maintainers
+attributes:
+  check_mode:
+    support: full
+    description: Reads and plans (pam-auth-update runs on a staged copy only); drift has status C(fail).
+  diff_mode:
+    support: full
+    description: One diff per file that changes, the C(common-*) files included.
+options:
+  minlen: {description: pwquality minimum length (C(PWD-002)), 8 to 128., type: int, default: 14}
+  minclass: {description: pwquality minimum number of character classes (C(PWD-003)), 0 to 4., type: int, default: 3}
+  dictcheck: {description: Check new passwords against the cracklib dictionary (C(PWD-004))., type: bool, default: true}
+  enforce_for_root: {description: Apply pwquality and pwhistory to root's password changes too (C(PWD-005))., type: bool, default: true}
+  retry: {description: Prompts pam_pwquality gives before failing, 1 to 10., type: int, default: 3}
+  remember: {description: Previous passwords pam_pwhistory refuses (C(PWD-006)), 1 to 400., type: int, default: 24}
+  faillock_deny: {description: Failed logins before pam_faillock locks the account (C(PWD-007)), 1 to 100., type: int, default: 5}
+  faillock_unlock_time:
+    description: Seconds a locked account stays locked (C(PWD-008)); 0 means until an admin runs C(faillock --reset). 0 to 604800.
+    type: int
+    default: 900
+  faillock_fail_interval: {description: Seconds within which failures are counted, 1 to 604800., type: int, default: 900}
+  pass_max_days: {description: login.defs C(PASS_MAX_DAYS) (C(PWD-009)), 1 to 99999., type: int, default: 365}
+  pass_min_days: {description: login.defs C(PASS_MIN_DAYS) (C(PWD-010)), below O(pass_max_days)., type: int, default: 1}
+  pass_warn_age: {description: login.defs C(PASS_WARN_AGE) (C(PWD-011)), below O(pass_max_days)., type: int, default: 7}
+  encrypt_method:
+    description: login.defs C(ENCRYPT_METHOD) and the pam_unix hash option (C(PWD-012)).
+    type: str
+    choices: [YESCRYPT, SHA512]
+    default: YESCRYPT
+  apply_aging_to_existing:
+    description: Run C(chage) on existing human accounts (C(PWD-013)); when false they are only reported.
+    type: bool
+    default: true
+  automation_account: {description: The account Ansible connects as; never aged., type: str}
+  break_glass_accounts: {description: Emergency accounts; never aged., type: list, elements: str, default: []}
+  protected_accounts: {description: Further accounts never aged., type: list, elements: str, default: []}
+notes:
+  - Runs as root (C(become)). Debian 12 and 13; the PAM stack is managed with pam-auth-update.
+  - Needs libpam-pwquality installed before an apply; check mode plans without it.
+"""
+
+EXAMPLES = r"""
+- name: Password policy
+  yoroi.baseline.password_policy:
+    minlen: 14
+    remember: 24
+    faillock_deny: 5
+    automation_account: "{{ ansible_user }}"
+    break_glass_accounts: [breakglass]
+"""
+
+RETURN = r"""
+findings:
+  description: At least one finding per control C(PWD-001) .. C(PWD-013); C(PWD-013) has one per account.
+  returned: always
+  type: list
+  elements: dict
+changed:
+  description: Whether any file or account was changed (in check mode, would be).
+  returned: always
+  type: bool
+diff:
+  description: Per-file diffs (before/after, with headers), only with C(--diff).
+  returned: when diff mode is on and something changes
+  type: list
+  elements: dict
+backups:
+  description: Backup files written in this run.
+  returned: always
+  type: list
+  elements: str
+pam_auth_update:
+  description: What was done about the PAM stack - C(unchanged), C(planned), C(applied), C(applied-forced) or C(rolled-back).
+  returned: always
+  type: str
+"""
+
+import ctypes
+import ctypes.util
+import glob
+import os
+import secrets
+import shutil
+import string
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.yoroi.baseline.plugins.module_utils import _password_policy as pp
+from ansible_collections.yoroi.baseline.plugins.module_utils._files import (
+    file_diff,
+    read_text,
+    restore_file,
+    write_file,
+)
+from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, finding
+
+# Path constants: tests point them at a tmp dir.
+PWQUALITY_CONF = pp.PWQUALITY_CONF
+PWQUALITY_DIR = pp.PWQUALITY_DIR
+FAILLOCK_CONF = pp.FAILLOCK_CONF
+PWHISTORY_CONF = pp.PWHISTORY_CONF
+LOGIN_DEFS = pp.LOGIN_DEFS
+PASSWD = pp.PASSWD
+SHADOW = pp.SHADOW
+PAM_D = pp.PAM_D
+PAM_CONFIGS = pp.PAM_CONFIGS
+PAM_STATE = pp.PAM_STATE
+PAM_MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/security", "/usr/lib/aarch64-linux-gnu/security",
+                   "/lib/x86_64-linux-gnu/security", "/lib/aarch64-linux-gnu/security", "/usr/lib/security")
+DEBCONF_DIR = "/var/cache/debconf"
+FAILLOCK_DIR = "/var/run/faillock"
+
+RANGES = {
+    "minlen": (8, 128), "minclass": (0, 4), "retry": (1, 10), "remember": (1, 400),
+    "faillock_deny": (1, 100), "faillock_unlock_time": (0, 604800), "faillock_fail_interval": (1, 604800),
+    "pass_max_days": (1, 99999), "pass_min_days": (0, 99999), "pass_warn_age": (0, 99999),
+}
+
+
+def logical_paths():
+    """The canonical paths used by the pure code, mapped to the (patchable) real ones."""
+    mapping = {
+        pp.PWQUALITY_CONF: PWQUALITY_CONF, pp.FAILLOCK_CONF: FAILLOCK_CONF, pp.PWHISTORY_CONF: PWHISTORY_CONF,
+        pp.LOGIN_DEFS: LOGIN_DEFS, pp.PASSWD: PASSWD, pp.SHADOW: SHADOW,
+        pp.PWQUALITY_DROPIN: os.path.join(PWQUALITY_DIR, "yoroi.conf"),
+    }
+    for pam_type in pp.COMMON_TYPES:
+        mapping["%s/common-%s" % (pp.PAM_D, pam_type)] = os.path.join(PAM_D, "common-" + pam_type)
+    for name in list(pp.plan_profiles(dict(remember=1), True)) + [pp.PWQUALITY_PROFILE_NAME]:
+        mapping["%s/%s" % (pp.PAM_CONFIGS, name)] = os.path.join(PAM_CONFIGS, name)
+    return mapping
+
+
+def module_dirs():
+    return [d for d in PAM_MODULE_DIRS if os.path.isdir(d)]
+
+
+def find_pam_module(name):
+    for directory in module_dirs():
+        if os.path.exists(os.path.join(directory, name)):
+            return os.path.join(directory, name)
+    return None
+
+
+def pwhistory_reads_conf():
+    path = find_pam_module("pam_pwhistory.so")
+    if path is None:
+        return os.path.exists(PWHISTORY_CONF)
+    with open(path, "rb") as handle:
+        return b"pwhistory.conf" in handle.read()
+
+
+def read_state(paths):
+    texts = dict((logical, read_text(real)) for logical, real in paths.items())
+    dropins = []
+    for real in sorted(glob.glob(os.path.join(PWQUALITY_DIR, "*.conf"))):
+        logical = "%s/%s" % (pp.PWQUALITY_DIR, os.path.basename(real))
+        texts.setdefault(logical, read_text(real))
+        dropins.append(logical)
+    if pp.PWQUALITY_DROPIN not in dropins:
+        dropins.append(pp.PWQUALITY_DROPIN)
+    return texts, dropins
+
+
+# --- pam-auth-update, staged and live ---------------------------------------------------------
+
+PROFILES_ENABLED = [pp.PWQUALITY_PROFILE_NAME, "yoroi-faillock-notify", "yoroi-faillock", "yoroi-pwhistory"]
+
+
+def _debconf_env(stage):
+    """A private debconf database copied from the real one: a staged run writes nothing real."""
+    directory = os.path.join(stage, "debconf")
+    os.makedirs(directory)
+    for name in ("config.dat", "templates.dat"):
+        if os.path.exists(os.path.join(DEBCONF_DIR, name)):
+            shutil.copy2(os.path.join(DEBCONF_DIR, name), os.path.join(directory, name))
+    rc = os.path.join(directory, "debconf.conf")
+    with open(rc, "w") as handle:
+        handle.write("Config: configdb\nTemplates: templatedb\n\n"
+                     "Name: configdb\nDriver: File\nFilename: %s/config.dat\n\n"
+                     "Name: templatedb\nDriver: File\nMode: 644\nFilename: %s/templates.dat\n" % (directory, directory))
+    return {"DEBCONF_SYSTEMRC": rc, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
+
+
+def run_pam_auth_update(module, root=None, force=False, env=None):
+    argv = [module.get_bin_path("pam-auth-update", required=True)]
+    if root:
+        argv += ["--root", root]
+    argv += ["--package", "--enable"] + PROFILES_ENABLED
+    if force:
+        argv.append("--force")
+    environ = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
+    environ.update(env or {})
+    rc, out, err = module.run_command(argv, environ_update=environ)
+    refused = "Local modifications" in (err or "") + (out or "")
+    return rc, refused, (err or out or "").strip()
+
+
+def predict_stack(module, texts, planned, pre_edited_password):
+    """Run pam-auth-update on a staged copy; return ({logical common path: text}, hand_edited, error)."""
+    stage = tempfile.mkdtemp(prefix="yoroi-pam-")
+    try:
+        for sub in ("etc/pam.d", "var/lib/pam", "usr/share/pam-configs"):
+            os.makedirs(os.path.join(stage, sub))
+        for pam_type in pp.COMMON_TYPES:
+            text = texts.get("%s/common-%s" % (pp.PAM_D, pam_type))
+            if pam_type == "password":
+                text = pre_edited_password
+            if text is not None:
+                with open(os.path.join(stage, "etc/pam.d/common-" + pam_type), "w") as handle:
+                    handle.write(text)
+        if os.path.isdir(PAM_STATE):
+            for name in os.listdir(PAM_STATE):
+                if os.path.isfile(os.path.join(PAM_STATE, name)):
+                    shutil.copy2(os.path.join(PAM_STATE, name), os.path.join(stage, "var/lib/pam", name))
+        if os.path.isdir(PAM_CONFIGS):
+            for name in os.listdir(PAM_CONFIGS):
+                if os.path.isfile(os.path.join(PAM_CONFIGS, name)):
+                    shutil.copy2(os.path.join(PAM_CONFIGS, name), os.path.join(stage, "usr/share/pam-configs", name))
+        profiles = dict((path, text) for path, text in planned.items() if path.startswith(pp.PAM_CONFIGS + "/"))
+        if texts.get("%s/%s" % (pp.PAM_CONFIGS, pp.PWQUALITY_PROFILE_NAME)) is None:
+            # Not installed yet (check mode before the role's apt task): plan with the
+            # profile the package ships.
+            profiles["%s/%s" % (pp.PAM_CONFIGS, pp.PWQUALITY_PROFILE_NAME)] = pp.PWQUALITY_PROFILE
+        for path, text in profiles.items():
+            with open(os.path.join(stage, "usr/share/pam-configs", os.path.basename(path)), "w") as handle:
+                handle.write(text)
+        env = _debconf_env(stage)
+        rc, refused, message = run_pam_auth_update(module, stage, False, env)
+        hand_edited = refused
+        if refused:
+            rc, refused, message = run_pam_auth_update(module, stage, True, env)
+        if rc != 0 or refused:
+            return None, hand_edited, "pam-auth-update (staged) failed: %s" % message
+        result = {}
+        for pam_type in pp.COMMON_TYPES:
+            result["%s/common-%s" % (pp.PAM_D, pam_type)] = read_text(os.path.join(stage, "etc/pam.d/common-" + pam_type))
+        return result, hand_edited, None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+# --- the lockout guard ----------------------------------------------------------------------------
+
+PAM_SUCCESS = 0
+PAM_PERM_DENIED = 6
+PAM_AUTH_ERR = 7
+# A wrong password must be refused, not crash a module. With the CIS layout
+# (pam_faillock authfail with [default=die] after pam_unix) libpam reports the refusal as
+# PAM_PERM_DENIED: authfail returns PAM_IGNORE and "die" on an ignore ends the stack with
+# PAM_MUST_FAIL_CODE. Errors such as PAM_SYSTEM_ERR or PAM_MODULE_UNKNOWN fail the proof.
+PAM_REFUSALS = (PAM_AUTH_ERR, PAM_PERM_DENIED)
+PAM_PROMPT_ECHO_OFF = 1
+PAM_PROMPT_ECHO_ON = 2
+
+
+class _PamMessage(ctypes.Structure):
+    _fields_ = [("msg_style", ctypes.c_int), ("msg", ctypes.c_char_p)]
+
+
+class _PamResponse(ctypes.Structure):
+    _fields_ = [("resp", ctypes.c_void_p), ("resp_retcode", ctypes.c_int)]
+
+
+_CONV_FUNC = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int, ctypes.POINTER(ctypes.POINTER(_PamMessage)),
+                              ctypes.POINTER(ctypes.POINTER(_PamResponse)), ctypes.c_void_p)
+
+
+class _PamConv(ctypes.Structure):
+    _fields_ = [("conv", _CONV_FUNC), ("appdata_ptr", ctypes.c_void_p)]
+
+
+def pam_login(service, user, password):
+    """(pam_authenticate rc, pam_acct_mgmt rc or None) through libpam, answering ``password``."""
+    libpam = ctypes.CDLL(ctypes.util.find_library("pam") or "libpam.so.0")
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    libc.calloc.restype = ctypes.c_void_p
+    libc.calloc.argtypes = [ctypes.c_size_t, ctypes.c_size_t]
+    libc.strdup.restype = ctypes.c_void_p
+    libc.strdup.argtypes = [ctypes.c_char_p]
+    secret = password.encode()
+
+    def conversation(count, messages, responses, _data):
+        array = libc.calloc(count, ctypes.sizeof(_PamResponse))
+        responses[0] = ctypes.cast(array, ctypes.POINTER(_PamResponse))
+        for index in range(count):
+            if messages[index].contents.msg_style in (PAM_PROMPT_ECHO_OFF, PAM_PROMPT_ECHO_ON):
+                responses[0][index].resp = libc.strdup(secret)
+        return PAM_SUCCESS
+
+    callback = _CONV_FUNC(conversation)
+    handle = ctypes.c_void_p()
+    libpam.pam_start.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.POINTER(_PamConv), ctypes.POINTER(ctypes.c_void_p)]
+    libpam.pam_authenticate.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    libpam.pam_acct_mgmt.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    libpam.pam_end.argtypes = [ctypes.c_void_p, ctypes.c_int]
+    rc = libpam.pam_start(service.encode(), user.encode(), ctypes.byref(_PamConv(callback, None)), ctypes.byref(handle))
+    if rc != PAM_SUCCESS:
+        return rc, None
+    auth = libpam.pam_authenticate(handle, 0)
+    account = libpam.pam_acct_mgmt(handle, 0) if auth == PAM_SUCCESS else None
+    libpam.pam_end(handle, auth)
+    return auth, account
+
+
+def random_password():
+    """24 characters with every class; no word for dictcheck to find."""
+    alphabet = string.ascii_letters + string.digits + "#%+,-.:=@_"
+    while True:
+        candidate = "".join(secrets.choice(alphabet) for _ in range(24))
+        if (any(c.islower() for c in candidate) and any(c.isupper() for c in candidate)
+                and any(c.isdigit() for c in candidate) and any(not c.isalnum() for c in candidate)):
+            return candidate
+
+
+def prove_login(module):
+    """Prove the live stack: returns None when it works, else what failed (no password in it)."""
+    user = "yoroi-pamchk-%s" % secrets.token_hex(3)
+    service = "sshd" if os.path.exists(os.path.join(PAM_D, "sshd")) else "login"
+    password = random_password()
+    run = module.run_command
+    env = {"LC_ALL": "C"}
+    rc, out, err = run([module.get_bin_path("useradd", required=True), "--system", "--no-create-home",
+                        "--shell", "/usr/sbin/nologin", user], environ_update=env)
+    if rc != 0:
+        return "useradd %s failed: %s" % (user, (err or out).strip())
+    try:
+        rc, out, err = run([module.get_bin_path("chpasswd", required=True)], data="%s:%s" % (user, password),
+                           environ_update=env, binary_data=False)
+        if rc != 0:
+            return "chpasswd through the new password stack failed for a strong password: %s" % (err or out).strip()
+        auth, account = pam_login(service, user, password)
+        if auth != PAM_SUCCESS or account != PAM_SUCCESS:
+            return "PAM service %s refused the right password (authenticate rc=%s, acct_mgmt rc=%s)" % (service, auth, account)
+        auth, _account = pam_login(service, user, password + "x")
+        if auth not in PAM_REFUSALS:
+            return "PAM service %s answered a wrong password with rc=%s, not a refusal (PAM_AUTH_ERR or PAM_PERM_DENIED)" % (service, auth)
+        return None
+    finally:
+        run([module.get_bin_path("userdel", required=True), user], environ_update=env)
+        faillock = module.get_bin_path("faillock")
+        if faillock:
+            run([faillock, "--user", user, "--reset"], environ_update=env)
+        tally = os.path.join(FAILLOCK_DIR, user)
+        if os.path.exists(tally):
+            os.unlink(tally)
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            minlen=dict(type="int", default=14),
+            minclass=dict(type="int", default=3),
+            dictcheck=dict(type="bool", default=True),
+            enforce_for_root=dict(type="bool", default=True),
+            retry=dict(type="int", default=3),
+            remember=dict(type="int", default=24),
+            faillock_deny=dict(type="int", default=5),
+            faillock_unlock_time=dict(type="int", default=900),
+            faillock_fail_interval=dict(type="int", default=900),
+            pass_max_days=dict(type="int", default=365, no_log=False),
+            pass_min_days=dict(type="int", default=1, no_log=False),
+            pass_warn_age=dict(type="int", default=7, no_log=False),
+            encrypt_method=dict(type="str", default="YESCRYPT", choices=["YESCRYPT", "SHA512"]),
+            apply_aging_to_existing=dict(type="bool", default=True),
+            automation_account=dict(type="str"),
+            break_glass_accounts=dict(type="list", elements="str", default=[]),
+            protected_accounts=dict(type="list", elements="str", default=[]),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    for option, (low, high) in sorted(RANGES.items()):
+        if not low <= params[option] <= high:
+            module.fail_json(msg="%s must be between %d and %d, got %d" % (option, low, high, params[option]), findings=[])
+    for option in ("pass_min_days", "pass_warn_age"):
+        if params[option] >= params["pass_max_days"]:
+            module.fail_json(msg="%s (%d) must be below pass_max_days (%d)" % (option, params[option], params["pass_max_days"]), findings=[])
+    if read_text(SHADOW) is None or not os.access(SHADOW, os.R_OK):
+        module.fail_json(msg="cannot read %s: run as root (become: true)" % SHADOW, findings=[])
+
+    protected = {"root": "root"}
+    if params["automation_account"]:
+        protected[params["automation_account"]] = "automation account"
+    if os.environ.get("SUDO_USER"):
+        protected.setdefault(os.environ["SUDO_USER"], "automation account (SUDO_USER)")
+    for name in params["break_glass_accounts"]:
+        protected.setdefault(name, "break-glass account")
+    for name in params["protected_accounts"]:
+        protected.setdefault(name, "protected account")
+
+    # read once
+    paths = logical_paths()
+    texts, dropins = read_state(paths)
+    history_conf = pwhistory_reads_conf()
+
+    # plan
+    planned = pp.plan_files(texts, params, history_conf)
+    quality = pp.pwquality_settings(params)
+    common_password = "%s/common-password" % pp.PAM_D
+    pre_edited = pp.normalize_stack_options(texts.get(common_password), params["encrypt_method"], quality)
+    stack, hand_edited, stage_error = predict_stack(module, texts, planned, pre_edited)
+    if stage_error:
+        module.fail_json(msg=stage_error, findings=[])
+    stack_changes = [path for path, text in stack.items() if text != texts.get(path)]
+    after_texts = dict(texts)
+    after_texts.update(planned)
+    after_texts.update(stack)
+    file_changes = pp.changed_files(texts, planned)
+    aging = pp.plan_aging(texts.get(pp.PASSWD), texts.get(pp.SHADOW), after_texts.get(pp.LOGIN_DEFS), params, protected)
+
+    before = pp.evaluate(texts, params, dropins, history_conf)
+    diffs = [file_diff(paths.get(p, p), texts.get(p), planned[p]) for p in file_changes]
+    diffs += [file_diff(paths[p], texts.get(p), stack[p]) for p in sorted(stack_changes)]
+    by_control = pp.files_by_control([paths.get(p, p) for p in file_changes + stack_changes])
+    aging_todo = [plan for plan in aging if plan[1] == pp.FAIL and params["apply_aging_to_existing"]]
+    changed = bool(file_changes or stack_changes or aging_todo)
+    result = dict(changed=changed, backups=[], pam_auth_update="planned" if stack_changes else "unchanged")
+    if module._diff and diffs:
+        result["diff"] = diffs
+
+    if module.check_mode:
+        after = pp.evaluate(after_texts, params, dropins, history_conf)
+        findings = pp.control_findings(before, after, True, True, by_control)
+        if texts.get("%s/%s" % (pp.PAM_CONFIGS, pp.PWQUALITY_PROFILE_NAME)) is None:
+            for item in findings:
+                if item["control"] == "PWD-001":
+                    item["evidence"] += "; libpam-pwquality is not installed yet (planned with the profile it ships)"
+        findings += pp.aging_findings(aging, params, True, {})
+        result["findings"] = findings
+        module.exit_json(**result)
+
+    # guard before: every module the new stack names must exist
+    missing = sorted(name for name in pp.stack_modules(stack) if find_pam_module(name) is None)
+    if missing:
+        findings = [finding(c, ERROR, b[1], b[2], "refused: the new PAM stack names missing modules: %s; nothing was changed"
+                            % ", ".join(missing)) for c, b in sorted(before.items())]
+        module.fail_json(msg="refused: PAM modules missing: %s (is libpam-pwquality installed?)" % ", ".join(missing),
+                         findings=findings, changed=False)
+
+    # apply: every file, then pam-auth-update, then the proof; roll all back on failure
+    written = []  # (real path, backup or None)
+    pam_paths = []
+    if stack_changes:
+        # pam-auth-update rewrites every common-* and its state: back them all up first
+        for pam_type in pp.COMMON_TYPES:
+            pam_paths.append(os.path.join(PAM_D, "common-" + pam_type))
+        if os.path.isdir(PAM_STATE):
+            pam_paths += [os.path.join(PAM_STATE, n) for n in sorted(os.listdir(PAM_STATE))
+                          if os.path.isfile(os.path.join(PAM_STATE, n))]
+    pam_backups = [(path, module.backup_local(path) if os.path.exists(path) else None) for path in pam_paths]
+    result["backups"] = [b for _p, b in pam_backups if b]
+
+    def rollback(reason):
+        for path, backup in reversed(written + pam_backups):
+            restore_file(module, path, backup)
+        result["pam_auth_update"] = "rolled-back"
+        result["changed"] = False
+        findings = [finding(c, ERROR, b[1], b[2], "%s; every file was restored from the backups taken in this run (rolled back)" % reason)
+                    for c, b in sorted(before.items())]
+        module.fail_json(msg="password policy rolled back: %s" % reason, findings=findings, **result)
+
+    try:
+        for path in file_changes:
+            _changed, backup = write_file(module, paths.get(path, path), planned[path], mode=0o644)
+            written.append((paths.get(path, path), backup))
+            if backup:
+                result["backups"].append(backup)
+        if stack_changes:
+            if pre_edited != texts.get(common_password):
+                # already backed up with the other common-* files above
+                write_file(module, paths[common_password], pre_edited, backup=False)
+            rc, refused, message = run_pam_auth_update(module, force=hand_edited)
+            if rc != 0 or refused:
+                rollback("pam-auth-update failed: %s" % message)
+            result["pam_auth_update"] = "applied-forced" if hand_edited else "applied"
+        if file_changes or stack_changes:
+            problem = prove_login(module)
+            if problem:
+                rollback("lockout guard: %s" % problem)
+    except Exception as exc:  # a half-applied PAM change must not stay
+        if "AnsibleFailJson" in type(exc).__name__ or "AnsibleExitJson" in type(exc).__name__:
+            raise
+        rollback("unexpected error: %s" % exc)
+
+    final_texts, _dropins = read_state(paths)
+    after = pp.evaluate(final_texts, params, dropins, history_conf)
+    if module._diff and stack_changes:
+        # the diff shows what really changed in every common-* file
+        result["diff"] = [d for d in diffs if not d["before_header"].startswith(PAM_D + "/common-")] + [
+            file_diff(paths[p], texts.get(p), final_texts.get(p)) for p in sorted(stack)
+            if final_texts.get(p) != texts.get(p)]
+    findings = pp.control_findings(before, after, False, True, by_control)
+
+    outcomes = {}
+    chage = module.get_bin_path("chage", required=True)
+    for name, status, argv, _actual, _reason in aging_todo:
+        rc, out, err = module.run_command([chage] + argv + [name], environ_update={"LC_ALL": "C"})
+        outcomes[name] = (rc == 0, "chage %s" % " ".join(argv) if rc == 0 else "chage failed: %s" % (err or out).strip())
+    # with apply_aging_to_existing false, drift stays reported as fail (as in check mode)
+    findings += pp.aging_findings(aging, params, not params["apply_aging_to_existing"], outcomes)
+    result["findings"] = findings
+    if any(f["status"] == ERROR for f in findings):
+        result["msg"] = "some controls could not be enforced; see findings"
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
