@@ -15,8 +15,9 @@ DOCUMENTATION = r"""
 module: validate_inputs
 short_description: Refuse unknown or badly typed yoroi_ variables before any change
 description:
-  - Reads the argument specs of every role of the collection and C(meta/site_variables.yml),
-    then checks each C(yoroi_*) variable the host has.
+  - Reads the argument specs of every role of the collection, their C(meta/ranges.yml)
+    numeric bounds and C(meta/site_variables.yml), then checks each C(yoroi_*) variable
+    the host has.
   - Runs on the controller only; no connection to the host is made.
 options: {}
 notes:
@@ -64,7 +65,20 @@ def load_specs(root=COLLECTION_ROOT):
     return specs
 
 
-def check(values, specs):
+def load_ranges(root=COLLECTION_ROOT):
+    """{variable: (low, high)} from every role's meta/ranges.yml."""
+    ranges = {}
+    roles_dir = os.path.join(root, "roles")
+    for role in sorted(os.listdir(roles_dir)):
+        path = os.path.join(roles_dir, role, "meta", "ranges.yml")
+        if os.path.exists(path):
+            with open(path) as handle:
+                for name, bounds in (yaml.safe_load(handle) or {}).items():
+                    ranges[name] = (bounds[0], bounds[1])
+    return ranges
+
+
+def check(values, specs, ranges=None):
     """Error messages for the yoroi_ variables in ``values`` (already templated)."""
     errors = []
     for name in sorted(values):
@@ -76,6 +90,10 @@ def check(values, specs):
     params = dict((name, values[name]) for name in argument_spec)
     result = ArgumentSpecValidator(argument_spec).validate(params)
     errors.extend(result.error_messages)
+    for name, (low, high) in sorted((ranges or {}).items()):
+        value = result.validated_parameters.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+            errors.append("%s must be from %d to %d, got %d" % (name, low, high, value))
     return errors
 
 
@@ -96,7 +114,7 @@ class ActionModule(ActionBase):
             except AnsibleError as exc:
                 result.update(failed=True, msg="variable %s cannot be templated: %s" % (name, exc))
                 return result
-        errors = check(values, specs)
+        errors = check(values, specs, load_ranges())
         # Reports roll up by site: the inventory's yoroi_site, else the host's first group.
         groups = [g for g in task_vars.get("group_names", []) if g not in ("all", "ungrouped")]
         result["site"] = values.get("yoroi_site") or (groups[0] if groups else "default")

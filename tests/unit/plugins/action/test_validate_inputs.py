@@ -21,3 +21,17 @@ def test_wrong_type_and_choice_name_the_variable():
 
 def test_good_values_pass_and_other_variables_are_ignored():
     assert vi.check({"yoroi_accounts_max_inactive_days": "30", "ansible_user": "x", "yoroi_site": "hq"}, vi.load_specs()) == []
+
+
+def test_out_of_range_numbers_are_refused_naming_the_variable():
+    errors = vi.check({"yoroi_password_policy_minlen": "4", "yoroi_accounts_max_inactive_days": 0}, vi.load_specs(), vi.load_ranges())
+    assert "yoroi_password_policy_minlen must be from 8 to 128, got 4" in errors
+    assert "yoroi_accounts_max_inactive_days must be from 1 to 3650, got 0" in errors
+
+
+def test_role_ranges_match_the_module_bounds():
+    from ansible_collections.yoroi.baseline.plugins.modules import password_policy
+
+    ranges = vi.load_ranges()
+    for option, bounds in password_policy.RANGES.items():
+        assert ranges["yoroi_password_policy_" + option] == bounds, option
