@@ -46,16 +46,20 @@ def _strip(option):
     return clean
 
 
+def _role_data(root, filename):
+    """(role, parsed YAML) for every role that has meta/<filename>."""
+    roles_dir = os.path.join(root, "roles")
+    for role in sorted(os.listdir(roles_dir)):
+        path = os.path.join(roles_dir, role, "meta", filename)
+        if os.path.exists(path):
+            with open(path) as handle:
+                yield role, yaml.safe_load(handle) or {}
+
+
 def load_specs(root=COLLECTION_ROOT):
     """{variable: (owner, spec)} from every role's `main` entry point and the site spec."""
     specs = {}
-    roles_dir = os.path.join(root, "roles")
-    for role in sorted(os.listdir(roles_dir)):
-        path = os.path.join(roles_dir, role, "meta", "argument_specs.yml")
-        if not os.path.exists(path):
-            continue
-        with open(path) as handle:
-            data = yaml.safe_load(handle) or {}
+    for role, data in _role_data(root, "argument_specs.yml"):
         options = data.get("argument_specs", {}).get("main", {}).get("options", {})
         for name, option in options.items():
             specs.setdefault(name, (role, _strip(option)))
@@ -68,13 +72,9 @@ def load_specs(root=COLLECTION_ROOT):
 def load_ranges(root=COLLECTION_ROOT):
     """{variable: (low, high)} from every role's meta/ranges.yml."""
     ranges = {}
-    roles_dir = os.path.join(root, "roles")
-    for role in sorted(os.listdir(roles_dir)):
-        path = os.path.join(roles_dir, role, "meta", "ranges.yml")
-        if os.path.exists(path):
-            with open(path) as handle:
-                for name, bounds in (yaml.safe_load(handle) or {}).items():
-                    ranges[name] = (bounds[0], bounds[1])
+    for role, data in _role_data(root, "ranges.yml"):
+        for name, bounds in data.items():
+            ranges[name] = (bounds[0], bounds[1])
     return ranges
 
 

@@ -543,7 +543,7 @@ def aging_findings(plans, params, check_mode, outcomes):
     for name, status, argv, actual, reason in plans:
         if status == SKIPPED:
             findings.append(finding("PWD-013", SKIPPED, expected, actual,
-                                    "protected account (%s): expiring it could lock the automation out; left unchanged" % reason,
+                                    "protected account (%s): left unchanged, since a forced password expiry could shut this way in" % reason,
                                     subject=name))
         elif status == PASS:
             findings.append(finding("PWD-013", PASS, expected, actual, "/etc/shadow", subject=name))

@@ -174,4 +174,4 @@ def test_aging_skips_protected_accounts_and_ignores_locked_ones():
     findings = pp.aging_findings(plans, PARAMS, True, {})
     skipped = [f for f in findings if f["status"] == "skipped"]
     assert {f["subject"] for f in skipped} == {"root", "ansible"}
-    assert all("lock the automation out" in f["evidence"] for f in skipped)
+    assert all("forced password expiry could shut this way in" in f["evidence"] for f in skipped)
