@@ -1,0 +1,194 @@
+"""The totp_mfa module on a tmp tree: check mode, apply, second run, refusals.
+
+sshd is not on the controller, so the composed candidate is judged by a stand-in that reads
+the rendered drop-in the way sshd -T does for these cases (first match wins); the real
+sshd -T runs in tests/infra/test_mfa.py.
+"""
+
+import collections
+import os
+
+import pytest
+
+from ansible_collections.yoroi.baseline.plugins.modules import totp_mfa as mod
+
+PAM_SSHD = "# sshd\n@include common-auth\naccount required pam_nologin.so\n"
+PAM_SUDO = "#%PAM-1.0\nsession required pam_limits.so\n@include common-auth\n@include common-account\n"
+Pw = collections.namedtuple("Pw", "pw_name pw_uid pw_gid pw_dir")
+
+
+class FakeCandidate(object):
+    def __init__(self, module, dropin, dropin_text):
+        self.text = dropin_text
+
+    def test(self):
+        return True, ""
+
+    def effective(self, user, address):
+        values = {"usepam": "yes", "pubkeyauthentication": "yes", "passwordauthentication": "yes",
+                  "kbdinteractiveauthentication": "no", "authenticationmethods": "any"}
+        block = None
+        for line in self.text.splitlines():
+            words = line.split()
+            if words[:1] == ["Match"]:
+                block = words
+                continue
+            if block is None or not words or words[0].startswith("#"):
+                continue
+            applies = ("User" in block and block[block.index("User") + 1] == user
+                       and ("Address" not in block or address in block[block.index("Address") + 1].split(",")
+                            or address.startswith("10.") and "10.0.0.0/8" in block[block.index("Address") + 1]))
+            applies = applies or ("Group" in block and user in FakeCandidate.members)
+            key = words[0].lower()
+            if applies and key not in self.seen.get(user + address, set()):
+                values[key] = " ".join(words[1:])
+                self.seen.setdefault(user + address, set()).add(key)
+        self.seen.pop(user + address, None)
+        return values, ""
+
+    seen = {}
+    members = ()
+
+    def cleanup(self):
+        pass
+
+
+@pytest.fixture
+def tree(tmp_path, monkeypatch):
+    pam_d = tmp_path / "pam.d"
+    pam_d.mkdir()
+    (pam_d / "sshd").write_text(PAM_SSHD)
+    (pam_d / "sudo").write_text(PAM_SUDO)
+    for name in ("common-auth", "common-account"):
+        (pam_d / name).write_text("auth required pam_unix.so\n")
+    modules = tmp_path / "security"
+    modules.mkdir()
+    for name in ("pam_unix.so", "pam_nologin.so", "pam_limits.so", "pam_succeed_if.so", "pam_access.so",
+                 "pam_google_authenticator.so"):
+        (modules / name).write_bytes(b"\x7fELF")
+    homes = {}
+    for name in ("alice", "bob", "yoroi", "breakglass"):
+        homes[name] = tmp_path / "home" / name
+        homes[name].mkdir(parents=True)
+    (homes["yoroi"] / ".ssh").mkdir()
+    (homes["yoroi"] / ".ssh" / "authorized_keys").write_text("ssh-ed25519 AAAA yoroi\n")
+    uid = os.getuid()
+    users = dict((name, Pw(name, uid, os.getgid(), str(path))) for name, path in homes.items())
+
+    class FakePwd(object):
+        @staticmethod
+        def getpwnam(name):
+            if name not in users:
+                raise KeyError(name)
+            return users[name]
+
+        @staticmethod
+        def getpwall():
+            return list(users.values())
+
+    groups = {"mfa-users": (1500, ["alice", "bob"])}
+    monkeypatch.setattr(mod, "pwd", FakePwd)
+    monkeypatch.setattr(mod, "read_accounts", lambda names: (dict((g, groups[g]) for g in names if g in groups),
+                                                             [tuple(u) for u in users.values()]))
+    (tmp_path / "shadow").write_text("breakglass:$y$hash:20000::::::\nyoroi:*:20000::::::\n")
+    monkeypatch.setattr(mod, "SHADOW", str(tmp_path / "shadow"))
+    monkeypatch.setattr(mod, "PAM_SSHD", str(pam_d / "sshd"))
+    monkeypatch.setattr(mod, "PAM_SUDO", str(pam_d / "sudo"))
+    monkeypatch.setattr(mod, "PAM_MODULE_DIRS", (str(modules),))
+    monkeypatch.setattr(mod, "Candidate", FakeCandidate)
+    monkeypatch.setattr(mod, "sshd_validate", lambda module: None)
+    monkeypatch.setattr(mod, "connection_address", lambda: "10.89.1.1")
+    reloads = []
+    monkeypatch.setattr(mod, "reload_sshd", lambda module: reloads.append(1) or "reloaded")
+    FakeCandidate.members = ("alice", "bob")
+    args = dict(groups=["mfa-users"], automation_account="yoroi", break_glass_accounts=["breakglass"],
+                deadline="2099-01-01", exemptions=[{"user": "yoroi", "from": ["127.0.0.1", "10.0.0.0/8"]}],
+                dropin=str(tmp_path / "sshd_config.d" / "50-yoroi-mfa.conf"), access_file=str(tmp_path / "exempt.conf"))
+    return tmp_path, homes, args, reloads
+
+
+def _by(result, control):
+    return [f for f in result["findings"] if f["control"] == control]
+
+
+def test_check_mode_writes_nothing_and_reports_drift(tree, run_module):
+    tmp_path, homes, args, reloads = tree
+    result, failed = run_module(mod, args, check_mode=True, diff=True)
+    assert not failed, result["msg"]
+    assert result["changed"]
+    assert _by(result, "MFA-001")[0]["status"] == "fail"
+    assert sorted(f["subject"] for f in _by(result, "MFA-002") if f["status"] == "fail") == ["alice", "bob"]
+    assert not os.path.exists(args["dropin"]) and not os.path.exists(args["access_file"])
+    assert (tmp_path / "pam.d" / "sshd").read_text() == PAM_SSHD
+    assert not os.path.exists(homes["alice"] / ".google_authenticator")
+    assert result["enrolled"] == [] and not reloads
+    assert any("secret not shown" in d["after"] for d in result["diff"])
+
+
+def test_apply_enrols_without_secrets_in_the_result_and_second_run_is_clean(tree, run_module):
+    tmp_path, homes, args, reloads = tree
+    result, failed = run_module(mod, args, diff=True)
+    assert not failed, result
+    assert result["changed"] and reloads == [1]
+    assert sorted(e["user"] for e in result["enrolled"]) == ["alice", "bob"]
+    secret_file = homes["alice"] / ".google_authenticator"
+    assert oct(os.stat(secret_file).st_mode & 0o777) == "0o400"
+    secret = secret_file.read_text().splitlines()[0]
+    assert secret not in repr(result)
+    assert "pam_google_authenticator.so nullok" in (tmp_path / "pam.d" / "sshd").read_text()
+    assert _by(result, "MFA-001")[0]["status"] == "fixed"
+    assert [f["status"] for f in _by(result, "MFA-004")] == ["skipped"]
+    assert _by(result, "MFA-005")[0]["status"] == "skipped"
+
+    mtime = os.stat(args["dropin"]).st_mtime_ns
+    again, failed = run_module(mod, args)
+    assert not failed and not again["changed"] and again["enrolled"] == []
+    assert os.stat(args["dropin"]).st_mtime_ns == mtime
+    assert secret_file.read_text().splitlines()[0] == secret  # never rewritten
+    assert {f["status"] for f in _by(again, "MFA-002")} == {"pass"}
+    assert {f["status"] for f in _by(again, "MFA-003")} == {"pass"}
+
+
+def test_past_deadline_drops_nullok_and_sudo_block_comes_and_goes(tree, run_module):
+    tmp_path, homes, args, reloads = tree
+    args = dict(args, deadline="2000-01-01", enroll=False, sudo=True)
+    result, failed = run_module(mod, args)
+    assert not failed and result["nullok"] is False
+    pam = (tmp_path / "pam.d" / "sshd").read_text()
+    assert "pam_google_authenticator.so\n" in pam and "nullok" not in pam
+    assert "MFA required since 2000-01-01" in _by(result, "MFA-002")[0]["actual"]
+    sudo = (tmp_path / "pam.d" / "sudo").read_text()
+    assert "user in yoroi" in sudo and _by(result, "MFA-005")[0]["status"] == "fixed"
+    result, failed = run_module(mod, dict(args, sudo=False))
+    assert (tmp_path / "pam.d" / "sudo").read_text() == PAM_SUDO
+
+
+def test_automation_account_in_a_group_without_exemption_is_refused(tree, run_module, monkeypatch):
+    tmp_path, homes, args, reloads = tree
+    users = [tuple(u) for u in mod.pwd.getpwall()]
+    monkeypatch.setattr(mod, "read_accounts", lambda names: ({"mfa-users": (1500, ["alice", "yoroi"])}, users))
+    result, failed = run_module(mod, dict(args, exemptions=[]))
+    assert failed and "automation account yoroi is in an MFA group" in result["msg"]
+    assert not os.path.exists(args["dropin"])
+
+
+def test_exemption_that_would_lock_out_the_automation_is_refused(tree, run_module):
+    tmp_path, homes, args, reloads = tree
+    args = dict(args, exemptions=[{"user": "yoroi", "methods": "password", "from": ["10.0.0.0/8"]}])
+    result, failed = run_module(mod, args)
+    assert failed and "automation account yoroi would be locked out" in result["msg"]
+    assert "Nothing was changed" in result["msg"]
+    assert not os.path.exists(args["dropin"]) and (tmp_path / "pam.d" / "sshd").read_text() == PAM_SSHD
+
+
+def test_existing_secret_is_never_overwritten_and_weak_options_reported(tree, run_module):
+    tmp_path, homes, args, reloads = tree
+    path = homes["alice"] / ".google_authenticator"
+    path.write_text("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n")
+    os.chmod(path, 0o400)
+    result, failed = run_module(mod, args)
+    assert not failed
+    assert path.read_text() == "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\n\" TOTP_AUTH\n"
+    assert [e["user"] for e in result["enrolled"]] == ["bob"]
+    weak = [f for f in _by(result, "MFA-003") if f["subject"] == "alice"][0]
+    assert weak["status"] == "fail" and "JBSWY3DP" not in repr(result)
