@@ -1,0 +1,631 @@
+# -*- coding: utf-8 -*-
+# Copyright: Yoroi maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""sshd hardening: read -> plan -> evaluate, as pure functions over text.
+
+The module runs the commands (``ssh -Q``, ``sshd -T``, ``sshd -T -C``) and reads the
+files; everything here parses, decides and renders, so it is tested on outputs recorded
+from real bookworm (OpenSSH 9.2) and trixie (OpenSSH 10.0) hosts.
+
+Two facts of sshd shape the plan:
+
+* For most keywords sshd keeps the FIRST value it reads. Debian's sshd_config starts
+  with ``Include /etc/ssh/sshd_config.d/*.conf``, so ``00-yoroi.conf`` wins over the
+  rest of the main file. A main file without that Include, or one that sets a managed
+  keyword before it (or has the Include inside a Match block), is rewritten so that the
+  Include comes first; the findings say so.
+* ``AllowUsers``, ``AllowGroups``, ``DenyUsers`` and ``DenyGroups`` ACCUMULATE over every
+  line that is read; ``sshd -T -C`` prints the effective lists but does not decide
+  whether a user is allowed. :func:`access_problems` decides it the way sshd's
+  ``allowed_user()`` does (auth.c): login shell, DenyUsers, AllowUsers, DenyGroups,
+  AllowGroups, then PermitRootLogin for UID 0 and the authentication methods left.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import ipaddress
+import posixpath
+import re
+
+from ansible_collections.yoroi.baseline.plugins.module_utils._findings import (
+    ERROR,
+    FAIL,
+    FIXED,
+    PASS,
+    finding,
+)
+
+SSHD_CONFIG = "/etc/ssh/sshd_config"
+DROPIN_DIR = "/etc/ssh/sshd_config.d"
+DROPIN_NAME = "00-yoroi.conf"
+SSH_DIR = "/etc/ssh"  # relative Include paths are relative to it
+
+# Strong algorithms, most preferred first. The role writes the intersection with what the
+# installed OpenSSH supports (``ssh -Q``), in this order; post-quantum hybrids first.
+PREFERRED_CIPHERS = [
+    "chacha20-poly1305@openssh.com",
+    "aes256-gcm@openssh.com",
+    "aes128-gcm@openssh.com",
+    "aes256-ctr",
+    "aes192-ctr",
+    "aes128-ctr",
+]
+PREFERRED_MACS = [
+    "hmac-sha2-512-etm@openssh.com",
+    "hmac-sha2-256-etm@openssh.com",
+    "umac-128-etm@openssh.com",
+    "hmac-sha2-512",
+    "hmac-sha2-256",
+]
+PREFERRED_KEX = [
+    "mlkem768x25519-sha256",
+    "sntrup761x25519-sha512",
+    "sntrup761x25519-sha512@openssh.com",
+    "curve25519-sha256",
+    "curve25519-sha256@libssh.org",
+    "ecdh-sha2-nistp521",
+    "ecdh-sha2-nistp384",
+    "ecdh-sha2-nistp256",
+    "diffie-hellman-group18-sha512",
+    "diffie-hellman-group16-sha512",
+    "diffie-hellman-group-exchange-sha256",
+    "diffie-hellman-group14-sha256",
+]
+
+# sshd_config keywords (canonical case) that accumulate instead of first-wins.
+ACCUMULATING = frozenset(["allowusers", "allowgroups", "denyusers", "denygroups"])
+
+CONTROL_KEYS = {
+    "SSH-001": ["PermitRootLogin"],
+    "SSH-002": ["PermitEmptyPasswords"],
+    "SSH-003": ["MaxAuthTries"],
+    "SSH-004": ["LoginGraceTime"],
+    "SSH-005": ["ClientAliveInterval", "ClientAliveCountMax"],
+    "SSH-006": ["Ciphers"],
+    "SSH-007": ["MACs"],
+    "SSH-008": ["KexAlgorithms"],
+    "SSH-009": ["AllowGroups"],
+    "SSH-010": ["Banner"],
+    "SSH-011": ["X11Forwarding"],
+    "SSH-012": ["AllowAgentForwarding", "AllowTcpForwarding"],
+}
+MANAGED_KEYS = [key for control in sorted(CONTROL_KEYS) for key in CONTROL_KEYS[control]]
+
+PASSWORD_METHODS = ("password", "keyboard-interactive")
+
+
+# --- parsing ---------------------------------------------------------------------------
+
+
+def parse_query(text):
+    """The algorithm names printed by ``ssh -Q cipher|mac|kex``, in order."""
+    return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+
+def parse_effective(text):
+    """``sshd -T`` output -> {lowercase keyword: [value, ...]} (one entry per line)."""
+    config = {}
+    for line in (text or "").splitlines():
+        parts = line.strip().split(None, 1)
+        if not parts:
+            continue
+        config.setdefault(parts[0].lower(), []).append(parts[1] if len(parts) > 1 else "")
+    return config
+
+
+def value(config, key, default=""):
+    values = config.get(key.lower())
+    return values[0] if values else default
+
+
+def words(config, key):
+    """Every word of an accumulating keyword (``allowgroups a b`` or one per line)."""
+    result = []
+    for line in config.get(key.lower(), []):
+        result.extend(line.split())
+    return result
+
+
+def algorithms(config, key):
+    return [name for name in value(config, key).split(",") if name]
+
+
+def choose_algorithms(preferred, supported):
+    """The preferred algorithms the installed OpenSSH supports, in preferred order."""
+    available = set(supported)
+    return [name for name in preferred if name in available]
+
+
+# --- the files ---------------------------------------------------------------------------
+
+
+def directive_value(setting):
+    if isinstance(setting, bool):
+        return "yes" if setting else "no"
+    if isinstance(setting, (list, tuple)):
+        return None
+    return str(setting)
+
+
+def desired_settings(params, ciphers, macs, kex):
+    """The managed directives, in the order they are written: [(Keyword, value)]."""
+    settings = [
+        ("PermitRootLogin", params["permit_root_login"]),
+        ("PermitEmptyPasswords", "no"),
+        ("MaxAuthTries", str(params["max_auth_tries"])),
+        ("LoginGraceTime", str(params["login_grace_time"])),
+        ("ClientAliveInterval", str(params["client_alive_interval"])),
+        ("ClientAliveCountMax", str(params["client_alive_count_max"])),
+        ("Ciphers", ",".join(ciphers)),
+        ("MACs", ",".join(macs)),
+        ("KexAlgorithms", ",".join(kex)),
+    ]
+    if params["allow_groups"]:
+        settings.append(("AllowGroups", " ".join(params["allow_groups"])))
+    settings += [
+        ("Banner", params["banner_path"]),
+        ("X11Forwarding", "yes" if params["x11_forwarding"] else "no"),
+        ("AllowAgentForwarding", "yes" if params["allow_agent_forwarding"] else "no"),
+        ("AllowTcpForwarding", "yes" if params["allow_tcp_forwarding"] else "no"),
+    ]
+    return settings
+
+
+def extra_settings(extra):
+    """Validated extra directives: [(Keyword, value)]; raises ValueError on a clash."""
+    managed = dict((key.lower(), key) for key in MANAGED_KEYS)
+    result = []
+    for key in sorted(extra or {}):
+        if not re.match(r"^[A-Za-z][A-Za-z0-9]*$", key):
+            raise ValueError("extra sshd setting %r is not an sshd_config keyword" % key)
+        if key.lower() in managed:
+            raise ValueError("extra sshd setting %s is managed by the role; set its own variable instead" % key)
+        if key.lower() in ("match", "include"):
+            raise ValueError("extra sshd setting %s is not allowed in the drop-in" % key)
+        text = directive_value(extra[key])
+        if text is None or "\n" in text or not text.strip():
+            raise ValueError("extra sshd setting %s needs a one-line value" % key)
+        result.append((key, text))
+    return result
+
+
+def render_dropin(settings, extra=()):
+    lines = [
+        "# Managed by Yoroi (yoroi.baseline.ssh role, sshd_hardening module): SSH-001 .. SSH-012.",
+        "# sshd keeps the first value it reads and includes this file first; local edits are",
+        "# overwritten on the next run - change the role's variables instead.",
+    ]
+    lines += ["%s %s" % (key, text) for key, text in settings]
+    if extra:
+        lines.append("# Site settings (yoroi_ssh_extra_settings)")
+        lines += ["%s %s" % (key, text) for key, text in extra]
+    return "\n".join(lines) + "\n"
+
+
+def render_banner(template, contact):
+    text = template.replace("{contact}", contact or "")
+    return text if text.endswith("\n") else text + "\n"
+
+
+def _tokens(line):
+    stripped = line.strip()
+    if not stripped or stripped.startswith("#"):
+        return None
+    parts = re.split(r"[\s=]+", stripped, maxsplit=1)
+    return parts[0].lower(), (parts[1] if len(parts) > 1 else "")
+
+
+def include_covers(argument, path):
+    """Does one Include argument (a glob, maybe relative) read ``path``?"""
+    pattern = argument if argument.startswith("/") else posixpath.join(SSH_DIR, argument)
+    return fnmatch.fnmatchcase(path, pattern)
+
+
+def plan_main_config(text, dropin_path, managed_keys):
+    """Make sure the drop-in is read before anything else in the main sshd_config.
+
+    Returns ``(new_text, note, overriding)``: ``new_text`` equals ``text``, ``note`` is ""
+    and ``overriding`` [] when the file already includes the drop-in before any managed
+    keyword and outside Match; ``overriding`` lists the managed keywords set before it.
+    Otherwise the Include goes to the top (the old line is kept as a comment) and ``note``
+    says what was wrong. A missing file is treated like one without an Include.
+    """
+    text = text or ""
+    managed = set(key.lower() for key in managed_keys)
+    lines = text.splitlines(True)
+    before = []
+    include_at = None
+    include_line = None
+    in_match = False
+    for index, line in enumerate(lines):
+        tokens = _tokens(line)
+        if tokens is None:
+            continue
+        key, rest = tokens
+        if key == "include" and any(include_covers(arg, dropin_path) for arg in rest.split()):
+            include_at, include_line = index, line
+            break
+        if key == "match":
+            in_match = True
+        before.append(key)
+    overriding = sorted(set(k for k in before if k in managed))
+    if include_at is not None and not overriding and not in_match:
+        return text, "", []
+    include = "Include %s/*.conf\n" % posixpath.dirname(dropin_path)
+    header = "# Yoroi: the drop-ins come first, so their settings win (sshd keeps the first value).\n"
+    if include_at is None:
+        note = "%s had no Include of %s; one was added at the top" % (SSHD_CONFIG, posixpath.dirname(dropin_path) + "/*.conf")
+        return header + include + text, note, []
+    reasons = []
+    if overriding:
+        reasons.append("it set %s before the Include of the drop-ins" % ", ".join(overriding))
+    if in_match:
+        reasons.append("the Include was inside a Match block")
+    note = "%s: %s; the Include was moved to the top" % (SSHD_CONFIG, " and ".join(reasons))
+    lines[include_at] = "# Yoroi moved this Include to the top: %s" % include_line.lstrip()
+    if not lines[include_at].endswith("\n"):
+        lines[include_at] += "\n"
+    return header + include + "".join(lines), note, overriding
+
+
+def staged_main_config(text, dropin_dir, staged_dir):
+    """The main config with every Include of ``dropin_dir`` pointed at ``staged_dir``.
+
+    Used to validate a candidate: the staged directory holds the live drop-ins with the
+    candidate 00-yoroi.conf in place of the live one.
+    """
+    out = []
+    for line in (text or "").splitlines(True):
+        tokens = _tokens(line)
+        if tokens is None or tokens[0] != "include":
+            out.append(line)
+            continue
+        args = []
+        for arg in tokens[1].split():
+            full = arg if arg.startswith("/") else posixpath.join(SSH_DIR, arg)
+            if posixpath.dirname(full) == dropin_dir:
+                args.append(posixpath.join(staged_dir, posixpath.basename(full)))
+            else:
+                args.append(full)
+        out.append("Include %s\n" % " ".join(args))
+    return "".join(out)
+
+
+# --- who may log in ----------------------------------------------------------------------
+
+
+def match_pattern(name, pattern):
+    """sshd's match_pattern(): ``*`` and ``?`` wildcards, case-sensitive."""
+    return fnmatch.fnmatchcase(name, pattern.replace("[", "[[]"))
+
+
+def match_pattern_list(name, patterns):
+    """sshd's match_pattern_list(): comma list, ``!`` negates; 1 match, -1 negated, 0 none."""
+    result = 0
+    for pattern in patterns.split(","):
+        negated = pattern.startswith("!")
+        if negated:
+            pattern = pattern[1:]
+        if pattern and match_pattern(name, pattern):
+            if negated:
+                return -1
+            result = 1
+    return result
+
+
+def _host_matches(host, address, pattern):
+    if "/" in pattern:
+        try:
+            return ipaddress.ip_address(address) in ipaddress.ip_network(pattern, strict=False)
+        except ValueError:
+            return False
+    return match_pattern_list(host, pattern) == 1 or match_pattern_list(address, pattern) == 1
+
+
+def match_user(user, host, address, pattern):
+    """sshd's match_user(): ``user`` or ``user@host`` / ``user@cidr`` patterns."""
+    if "@" not in pattern:
+        return match_pattern(user, pattern)
+    user_part, host_part = pattern.rsplit("@", 1)
+    return match_pattern(user, user_part) and _host_matches(host, address, host_part)
+
+
+def authorized_keys_paths(config, user, home, uid):
+    """The AuthorizedKeysFile paths sshd reads for one account (tokens expanded)."""
+    paths = []
+    for item in " ".join(config.get("authorizedkeysfile", [])).split():
+        if item == "none":
+            continue
+        expanded = item.replace("%%", "\0").replace("%h", home).replace("%u", user).replace("%U", str(uid))
+        expanded = expanded.replace("\0", "%")
+        paths.append(expanded if expanded.startswith("/") else posixpath.join(home, expanded))
+    return paths
+
+
+def usable_methods(config, account):
+    """Authentication methods the account can complete with this config."""
+    usable = set()
+    offered = set(account["methods"])
+    if "publickey" in offered and value(config, "pubkeyauthentication") == "yes" and account.get("keys_found", True):
+        usable.add("publickey")
+    if "password" in offered:
+        if value(config, "passwordauthentication") == "yes":
+            usable.add("password")
+        if value(config, "kbdinteractiveauthentication") == "yes" and value(config, "usepam") == "yes":
+            usable.add("keyboard-interactive")
+    permit_root = value(config, "permitrootlogin")
+    if account["uid"] == 0:
+        if permit_root in ("prohibit-password", "without-password", "forced-commands-only"):
+            usable -= set(PASSWORD_METHODS)
+        if permit_root == "forced-commands-only":
+            usable = set()
+    return usable
+
+
+def auth_methods_satisfied(config, usable):
+    """Is some AuthenticationMethods list made only of usable methods?"""
+    spec = value(config, "authenticationmethods", "any")
+    if spec == "any":
+        return bool(usable)
+    for method_list in spec.split():
+        needed = set(method.split(":", 1)[0] for method in method_list.split(","))
+        if needed and needed <= usable:
+            return True
+    return False
+
+
+def access_problems(config, account, host, address):
+    """Why sshd (with ``config`` from ``sshd -T -C``) would refuse ``account``; [] if none.
+
+    ``account``: name, uid, groups (every group incl. the primary one, after the planned
+    changes), shell, shell_ok (exists and is executable), methods (what the account logs
+    in with: publickey, password) and keys_found (an authorized_keys file with a key, or
+    an AuthorizedKeysCommand).
+    """
+    name = account["name"]
+    problems = []
+    if not account.get("shell_ok", True):
+        problems.append("%s's login shell %s does not exist or is not executable" % (name, account.get("shell")))
+    for pattern in words(config, "denyusers"):
+        if match_user(name, host, address, pattern):
+            problems.append("DenyUsers %s matches %s" % (pattern, name))
+            break
+    allow_users = words(config, "allowusers")
+    if allow_users and not any(match_user(name, host, address, p) for p in allow_users):
+        problems.append("AllowUsers %s does not include %s" % (" ".join(allow_users), name))
+    groups = sorted(account.get("groups", []))
+    for pattern in words(config, "denygroups"):
+        hit = [g for g in groups if match_pattern_list(g, pattern) == 1]
+        if hit:
+            problems.append("DenyGroups %s matches %s's group %s" % (pattern, name, hit[0]))
+            break
+    allow_groups = words(config, "allowgroups")
+    if allow_groups and not any(match_pattern_list(g, p) == 1 for g in groups for p in allow_groups):
+        problems.append("AllowGroups %s: %s is in none of them (groups: %s)" % (
+            " ".join(allow_groups), name, ", ".join(groups) or "none"))
+    if account["uid"] == 0 and value(config, "permitrootlogin") == "no":
+        problems.append("PermitRootLogin no refuses %s (UID 0)" % name)
+    usable = usable_methods(config, account)
+    if not auth_methods_satisfied(config, usable):
+        wanted = "/".join(account["methods"])
+        detail = []
+        if "publickey" in account["methods"] and not account.get("keys_found", True):
+            detail.append("no authorized key found (AuthorizedKeysFile %s)" % value(config, "authorizedkeysfile"))
+        detail.append("PubkeyAuthentication %s, PasswordAuthentication %s, KbdInteractiveAuthentication %s, "
+                      "AuthenticationMethods %s" % (value(config, "pubkeyauthentication"), value(config, "passwordauthentication"),
+                                                    value(config, "kbdinteractiveauthentication"), value(config, "authenticationmethods", "any")))
+        problems.append("%s could not authenticate with %s: %s" % (name, wanted, "; ".join(detail)))
+    return problems
+
+
+def parse_ssh_connection(text):
+    """SSH_CONNECTION "client port server port" -> {addr, laddr, lport} or {}."""
+    parts = (text or "").split()
+    if len(parts) != 4:
+        return {}
+    return {"addr": parts[0], "laddr": parts[2], "lport": parts[3]}
+
+
+def _proc_address(hex_text):
+    import struct
+    raw = bytes.fromhex(hex_text)
+    words = struct.unpack("<%dI" % (len(raw) // 4), raw)
+    packed = struct.pack(">%dI" % len(words), *words)
+    address = ipaddress.ip_address(packed)
+    if address.version == 6 and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    return str(address)
+
+
+def established_peers(proc_net_tcp, ports):
+    """Client addresses of ESTABLISHED connections to ``ports`` in /proc/net/tcp{,6} text.
+
+    Used when the SSH client address cannot be read from the environment (sudo removes
+    SSH_CONNECTION and sshd's processes are unreadable in containers): every client
+    connected to sshd is then checked, which only errs on the careful side.
+    """
+    peers = []
+    wanted = set(int(port) for port in ports)
+    for line in (proc_net_tcp or "").splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 4 or fields[3] != "01":
+            continue
+        try:
+            local_hex, local_port = fields[1].split(":")
+            remote_hex, _remote_port = fields[2].split(":")
+            if int(local_port, 16) in wanted:
+                peer = _proc_address(remote_hex)
+                if peer not in peers:
+                    peers.append(peer)
+        except ValueError:
+            continue
+    return peers
+
+
+def connection_spec(user, conn):
+    """The ``sshd -T -C`` argument for one account and connection."""
+    addr = conn.get("addr") or "127.0.0.1"
+    spec = ["user=%s" % user, "host=%s" % addr, "addr=%s" % addr]
+    if conn.get("laddr"):
+        spec.append("laddr=%s" % conn["laddr"])
+    if conn.get("lport"):
+        spec.append("lport=%s" % conn["lport"])
+    return ",".join(spec)
+
+
+# --- controls ------------------------------------------------------------------------------
+
+
+def _bounded(config, key, limit):
+    text = value(config, key)
+    try:
+        number = int(text)
+    except ValueError:
+        return False, text or "unset"
+    return 0 < number <= limit, text
+
+
+def evaluate(config, params, allowed, banner_text, expected_banner):
+    """{control: (ok, expected, actual)} from an effective config (``sshd -T``).
+
+    ``allowed`` maps Ciphers/MACs/KexAlgorithms to the strong lists; ``banner_text`` is the
+    banner file's content (None when missing) and ``expected_banner`` what it should be.
+    """
+    if not config:
+        unknown = "sshd -T gave no configuration"
+        return dict((control, (False, "see the role documentation", unknown)) for control in CONTROL_KEYS)
+    result = {}
+    root = value(config, "permitrootlogin")
+    result["SSH-001"] = (root == "no", "PermitRootLogin no", "PermitRootLogin %s" % root)
+    empty = value(config, "permitemptypasswords")
+    result["SSH-002"] = (empty == "no", "PermitEmptyPasswords no", "PermitEmptyPasswords %s" % empty)
+    ok, text = _bounded(config, "maxauthtries", params["max_auth_tries"])
+    result["SSH-003"] = (ok, "MaxAuthTries 1..%d" % params["max_auth_tries"], "MaxAuthTries %s" % text)
+    ok, text = _bounded(config, "logingracetime", params["login_grace_time"])
+    result["SSH-004"] = (ok, "LoginGraceTime 1..%d" % params["login_grace_time"], "LoginGraceTime %s" % text)
+    ok1, interval = _bounded(config, "clientaliveinterval", params["client_alive_interval"])
+    ok2, count = _bounded(config, "clientalivecountmax", params["client_alive_count_max"])
+    result["SSH-005"] = (
+        ok1 and ok2,
+        "ClientAliveInterval 1..%d, ClientAliveCountMax 1..%d" % (params["client_alive_interval"], params["client_alive_count_max"]),
+        "ClientAliveInterval %s, ClientAliveCountMax %s" % (interval, count),
+    )
+    for control, key in (("SSH-006", "Ciphers"), ("SSH-007", "MACs"), ("SSH-008", "KexAlgorithms")):
+        offered = algorithms(config, key)
+        weak = [name for name in offered if name not in allowed[key]]
+        actual = "%s %s" % (key, ",".join(offered))
+        if weak:
+            actual += " (not in the strong list: %s)" % ",".join(weak)
+        result[control] = (bool(offered) and not weak, "%s only from: %s" % (key, ",".join(allowed[key])), actual)
+    groups = words(config, "allowgroups")
+    wanted = list(params["allow_groups"])
+    result["SSH-009"] = (
+        bool(wanted) and sorted(set(groups)) == sorted(set(wanted)),
+        "AllowGroups %s" % " ".join(wanted) if wanted else "AllowGroups set (yoroi_ssh_allow_groups is empty)",
+        "AllowGroups %s" % " ".join(groups) if groups else "no AllowGroups (every account may log in)",
+    )
+    banner = value(config, "banner", "none")
+    contact = params.get("contact") or ""
+    if banner != params["banner_path"]:
+        actual = "Banner %s" % banner
+    elif banner_text is None:
+        actual = "Banner %s, but the file is missing" % banner
+    elif not contact:
+        actual = "Banner %s without a reporting contact (yoroi_site_contact is not set)" % banner
+    elif contact not in banner_text:
+        actual = "Banner %s does not name the contact %s" % (banner, contact)
+    elif banner_text != expected_banner:
+        actual = "Banner %s names the contact but differs from the baseline text" % banner
+    else:
+        actual = "Banner %s naming %s" % (banner, contact)
+    result["SSH-010"] = (
+        bool(contact) and actual == "Banner %s naming %s" % (banner, contact),
+        "Banner %s naming the site contact" % params["banner_path"],
+        actual,
+    )
+    x11 = value(config, "x11forwarding")
+    want_x11 = "yes" if params["x11_forwarding"] else "no"
+    result["SSH-011"] = (x11 == "no" or x11 == want_x11, "X11Forwarding %s" % want_x11, "X11Forwarding %s" % x11)
+    agent = value(config, "allowagentforwarding")
+    tcp = value(config, "allowtcpforwarding")
+    agent_ok = params["allow_agent_forwarding"] or agent == "no"
+    tcp_ok = params["allow_tcp_forwarding"] or tcp == "no"
+    result["SSH-012"] = (
+        agent_ok and tcp_ok,
+        "AllowAgentForwarding %s, AllowTcpForwarding %s" % (
+            "yes" if params["allow_agent_forwarding"] else "no", "yes" if params["allow_tcp_forwarding"] else "no"),
+        "AllowAgentForwarding %s, AllowTcpForwarding %s" % (agent, tcp),
+    )
+    return result
+
+
+def control_findings(before, after, check_mode, applied, evidence, notes_by_control=None):
+    """One finding per control.
+
+    ``before``/``after`` come from :func:`evaluate` on the live config read first and on the
+    candidate (check mode) or the reloaded live config (after a change). ``applied`` is
+    False when the run changed nothing, so a failure stays a plain ``fail``.
+    """
+    notes_by_control = notes_by_control or {}
+    findings = []
+    for control in sorted(CONTROL_KEYS):
+        ok_before, expected, actual_before = before[control]
+        ok_after, _expected, actual_after = after[control]
+        notes = [evidence] + list(notes_by_control.get(control, []))
+        if ok_before and ok_after:
+            status, actual = PASS, actual_before
+        elif check_mode:
+            status, actual = FAIL, actual_before
+            notes.append("would become: %s" % actual_after if ok_after else "would stay failing: %s" % actual_after)
+        elif not applied:
+            status, actual = (FAIL, actual_after) if not ok_after else (PASS, actual_after)
+        elif ok_after:
+            status, actual = (FIXED if not ok_before else PASS), actual_after
+            if not ok_before:
+                notes.append("was: %s" % actual_before)
+        else:
+            status, actual = (ERROR if ok_before else FAIL), actual_after
+            notes.append("still failing after the change (another file or Match block may override it)")
+        findings.append(finding(control, status, expected, actual, "; ".join(n for n in notes if n)))
+    return findings
+
+
+def notes_for_main(note, overridden_keys):
+    """Which controls the main-config note belongs to: those whose keys were overridden,
+    or every control when the Include was missing."""
+    if not note:
+        return {}
+    result = {}
+    lowered = set(k.lower() for k in overridden_keys)
+    for control, keys in CONTROL_KEYS.items():
+        if not lowered or any(k.lower() in lowered for k in keys):
+            result[control] = [note]
+    return result
+
+
+def account_groups(name, primary_gid, group_rows):
+    """Group names of an account: its primary group and every group listing it.
+
+    ``group_rows`` is [(name, gid, [members])] as read from /etc/group.
+    """
+    result = set()
+    for group, gid, members in group_rows:
+        if gid == primary_gid or name in members:
+            result.add(group)
+    return result
+
+
+def parse_group(text):
+    rows = []
+    for line in (text or "").splitlines():
+        fields = line.split(":")
+        if len(fields) < 4 or line.startswith("#"):
+            continue
+        try:
+            gid = int(fields[2])
+        except ValueError:
+            continue
+        rows.append((fields[0], gid, [m for m in fields[3].split(",") if m]))
+    return rows
+
