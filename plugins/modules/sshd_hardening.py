@@ -1,0 +1,522 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Yoroi maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: sshd_hardening
+short_description: Harden sshd with one validated drop-in, refusing any change that locks out the automation
+version_added: 0.1.0
+description:
+  - Reads the live effective configuration once (C(sshd -T)), the algorithms the installed
+    OpenSSH supports (C(ssh -Q cipher|mac|kex)), C(/etc/ssh/sshd_config), the drop-in, the
+    banner file and C(/etc/group), and evaluates C(SSH-001) to C(SSH-012) in one pass.
+  - Settings go to the drop-in O(dropin_path) (C(00-yoroi.conf)), read first through the
+    C(Include /etc/ssh/sshd_config.d/*.conf) at the top of Debian's C(sshd_config); sshd keeps
+    the first value it reads. A main file without that Include, or with a managed keyword set
+    before it (or the Include inside a Match block), gets the Include moved or added at the
+    top; the findings of the affected controls say so.
+  - Ciphers, MACs and key exchange algorithms are the intersection of O(ciphers), O(macs) and
+    O(kex_algorithms) with C(ssh -Q), in the order given (post-quantum hybrid key exchange
+    first where the OpenSSH has it).
+  - The groups in O(allow_groups) are created when missing; the automation account, the
+    break-glass accounts (with O(add_protected_to_allow_group)) and O(allow_group_members) are
+    added to the first of them unless already in one.
+  - Lockout pre-check, before anything changes - the candidate (main file, every live drop-in
+    and the new drop-in) must pass C(sshd -t), then C(sshd -T -C user=...,host=...,addr=...)
+    for the automation account (address of the current SSH connection) and each existing
+    break-glass account must leave them allowed (AllowUsers, AllowGroups, DenyUsers,
+    DenyGroups, the login shell, PermitRootLogin for UID 0) with an authentication method
+    they have (the automation account - publickey with an authorized key; break-glass -
+    O(break_glass_methods)). Otherwise the module fails naming the account and the setting,
+    and nothing is changed.
+  - When files change (not in check mode), a lockout guard is armed first (see
+    C(yoroi.baseline.change_guard)) and its token returned as C(guard_token) - the caller
+    proves a fresh login and confirms it, or the host restores the files by itself after
+    O(guard_timeout) seconds. Each write is validated with C(sshd -t); then C(systemctl reload)
+    of O(service_name).
+author:
+  - Yoroi maintainers
+attributes:
+  check_mode:
+    support: full
+    description: Plans, runs the pre-check on the staged candidate and reports the findings it would give.
+  diff_mode:
+    support: full
+    description: Diffs of the drop-in, C(sshd_config) (when its Include moves), the banner and group memberships.
+options:
+  permit_root_login:
+    description: PermitRootLogin (C(SSH-001) passes only with C(no)).
+    type: str
+    choices: ["no", prohibit-password, forced-commands-only]
+    default: "no"
+  max_auth_tries: {description: MaxAuthTries (C(SSH-003))., type: int, default: 4}
+  login_grace_time: {description: LoginGraceTime in seconds (C(SSH-004))., type: int, default: 60}
+  client_alive_interval: {description: ClientAliveInterval in seconds (C(SSH-005))., type: int, default: 300}
+  client_alive_count_max: {description: ClientAliveCountMax (C(SSH-005))., type: int, default: 3}
+  ciphers:
+    description: Strong ciphers, most preferred first (C(SSH-006)); those C(ssh -Q cipher) lists are written.
+    type: list
+    elements: str
+  macs:
+    description: Strong MACs, most preferred first (C(SSH-007)).
+    type: list
+    elements: str
+  kex_algorithms:
+    description: Strong key exchange algorithms, most preferred first (C(SSH-008)).
+    type: list
+    elements: str
+  allow_groups:
+    description: AllowGroups (C(SSH-009)); created when missing. Empty leaves AllowGroups unset (and C(SSH-009) failing).
+    type: list
+    elements: str
+    default: [ssh-users]
+  allow_group_members:
+    description: Further accounts to add to the first allowed group.
+    type: list
+    elements: str
+    default: []
+  add_protected_to_allow_group:
+    description:
+      - Add the automation account and the break-glass accounts to the first allowed group.
+      - When false, the pre-check refuses a configuration that leaves them out.
+    type: bool
+    default: true
+  automation_account:
+    description: The account Ansible connects as; C(SUDO_USER) when empty.
+    type: str
+  break_glass_accounts:
+    description: Emergency accounts that must keep SSH access.
+    type: list
+    elements: str
+    default: []
+  break_glass_methods:
+    description: How break-glass accounts log in; the pre-check needs one of them to stay usable.
+    type: list
+    elements: str
+    choices: [password, publickey]
+    default: [password]
+  banner_path: {description: The banner file (C(SSH-010))., type: path, default: /etc/issue.net}
+  banner_text:
+    description: The banner; C({contact}) is replaced by O(contact).
+    type: str
+    default: "Authorized use only. Activity on this system is logged and monitored.\nReport security incidents and suspicious activity to: {contact}\n"
+  contact: {description: The site's reporting contact; C(SSH-010) fails without it., type: str, default: ""}
+  x11_forwarding: {description: X11Forwarding (C(SSH-011))., type: bool, default: false}
+  allow_agent_forwarding: {description: AllowAgentForwarding (C(SSH-012))., type: bool, default: false}
+  allow_tcp_forwarding: {description: AllowTcpForwarding (C(SSH-012))., type: bool, default: false}
+  extra_settings:
+    description: Further sshd keywords for the drop-in (not a managed one, not Match or Include).
+    type: dict
+    default: {}
+  service_name: {description: The sshd unit to reload., type: str, default: ssh}
+  guard_timeout:
+    description: Seconds after which an unconfirmed change restores itself; 0 writes without a guard.
+    type: int
+    default: 300
+  guard_root: {description: Where the guard keeps its backups., type: path, default: /var/lib/yoroi/guard}
+  sshd_config: {description: The main sshd configuration file., type: path, default: /etc/ssh/sshd_config}
+  dropin_path: {description: The drop-in Yoroi writes., type: path, default: /etc/ssh/sshd_config.d/00-yoroi.conf}
+  client_address:
+    description: The address the automation connects from, for C(Match Address); by default from C(SSH_CONNECTION).
+    type: str
+  skip_lockout_check:
+    description:
+      - FOR TESTS ONLY - write even when the pre-check finds a lockout (the guard still rolls it back).
+    type: bool
+    default: false
+notes:
+  - Runs as root (C(become)) on hosts with systemd and OpenSSH 8.2 or later.
+"""
+
+EXAMPLES = r"""
+- name: Harden sshd
+  yoroi.baseline.sshd_hardening:
+    allow_groups: [ssh-users]
+    automation_account: yoroi
+    break_glass_accounts: [breakglass]
+    contact: "security-desk@example.org"
+  register: sshd
+
+- name: Audit only
+  yoroi.baseline.sshd_hardening:
+    contact: "security-desk@example.org"
+  check_mode: true
+"""
+
+RETURN = r"""
+findings:
+  description: One finding per control SSH-001 .. SSH-012 (and ERROR findings when refused).
+  returned: always
+  type: list
+  elements: dict
+guard_token:
+  description: The lockout guard armed for this change; confirm it after a fresh login.
+  returned: when files changed (not in check mode) and O(guard_timeout) is not 0
+  type: str
+guard_unit: {description: The guard's transient unit., returned: with guard_token, type: str}
+guard_dir: {description: The guard's backup directory., returned: with guard_token, type: str}
+algorithms:
+  description: The Ciphers, MACs and KexAlgorithms written (the supported strong ones).
+  returned: always
+  type: dict
+main_config_note: {description: What was wrong with the main file's Include, or empty., returned: always, type: str}
+group_changes: {description: Groups created and accounts added, as lines., returned: always, type: list, elements: str}
+precheck: {description: The accounts checked with C(sshd -T -C) and the problems found., returned: always, type: dict}
+"""
+
+import os
+import pwd
+import shutil
+import tempfile
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.yoroi.baseline.plugins.module_utils import _guard as guard
+from ansible_collections.yoroi.baseline.plugins.module_utils import _sshd as sshd
+from ansible_collections.yoroi.baseline.plugins.module_utils._files import file_diff, read_text, write_file
+from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, finding
+
+GROUP = "/etc/group"
+ENV = {"LC_ALL": "C"}
+
+
+def run(module, argv):
+    return module.run_command(argv, environ_update=ENV)
+
+
+def effective(module, sshd_bin, config_path=None, spec=None):
+    """(parsed sshd -T output, error text)."""
+    argv = [sshd_bin, "-T"]
+    if config_path:
+        argv += ["-f", config_path]
+    if spec:
+        argv += ["-C", spec]
+    rc, out, err = run(module, argv)
+    if rc != 0:
+        return {}, (err or out).strip()
+    return sshd.parse_effective(out), ""
+
+
+def client_connections(module, live_cfg):
+    """[{addr, laddr, lport}] of the SSH connection(s) the automation may be using.
+
+    ``client_address`` wins; then SSH_CONNECTION from this process or a readable ancestor
+    (sudo drops it); then every client connected to sshd's ports (/proc/net/tcp), since in
+    containers sshd and sudo cannot be read even by root; else 127.0.0.1.
+    """
+    if module.params["client_address"]:
+        return [{"addr": module.params["client_address"]}]
+    text = os.environ.get("SSH_CONNECTION")
+    pid = os.getppid()
+    for _depth in range(12):
+        if text or pid <= 1:
+            break
+        try:
+            with open("/proc/%d/environ" % pid, "rb") as handle:
+                for item in handle.read().split(b"\0"):
+                    if item.startswith(b"SSH_CONNECTION="):
+                        text = item.split(b"=", 1)[1].decode()
+        except OSError:
+            pass  # sudo and sshd are not readable without CAP_SYS_PTRACE; go on up
+        try:
+            with open("/proc/%d/stat" % pid) as handle:
+                pid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            break
+    conn = sshd.parse_ssh_connection(text)
+    if conn:
+        return [conn]
+    ports = sshd.words(live_cfg, "port") or ["22"]
+    peers = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for peer in sshd.established_peers(read_text(table, ""), ports):
+            if peer not in peers:
+                peers.append(peer)
+    return [{"addr": peer} for peer in peers] or [{"addr": "127.0.0.1"}]
+
+
+def shell_ok(path):
+    """sshd refuses an account whose shell is missing or not executable (empty = /bin/sh)."""
+    shell = path or "/bin/sh"
+    return os.path.isfile(shell) and os.access(shell, os.X_OK)
+
+
+def keys_found(config, entry):
+    if sshd.value(config, "authorizedkeyscommand", "none") != "none":
+        return True
+    for path in sshd.authorized_keys_paths(config, entry.pw_name, entry.pw_dir, entry.pw_uid):
+        text = read_text(path)
+        if text and any(line.strip() and not line.strip().startswith("#") for line in text.splitlines()):
+            return True
+    return False
+
+
+def plan_groups(params, group_rows, accounts):
+    """(groups to create, [(account, group)] to add, warnings)."""
+    warnings = []
+    existing = set(row[0] for row in group_rows)
+    create = [g for g in params["allow_groups"] if g not in existing]
+    adds = []
+    if not params["allow_groups"]:
+        return create, adds, warnings
+    target = params["allow_groups"][0]
+    wanted = list(params["allow_group_members"])
+    if params["add_protected_to_allow_group"]:
+        wanted = [name for name, _role in accounts] + wanted
+    for name in wanted:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            warnings.append("account %s does not exist on this host; not added to %s" % (name, target))
+            continue
+        groups = sshd.account_groups(name, entry.pw_gid, group_rows)
+        if not groups & set(params["allow_groups"]) and (name, target) not in adds:
+            adds.append((name, target))
+    return create, adds, warnings
+
+
+def stage(dropin_dir, dropin_name, dropin_text, main_text):
+    """A temp dir with the candidate: main config + live drop-ins + the new drop-in."""
+    root = tempfile.mkdtemp(prefix="yoroi-sshd-")
+    staged = os.path.join(root, "sshd_config.d")
+    os.mkdir(staged, 0o700)
+    if os.path.isdir(dropin_dir):
+        for name in sorted(os.listdir(dropin_dir)):
+            source = os.path.join(dropin_dir, name)
+            if name != dropin_name and os.path.isfile(source):
+                shutil.copyfile(source, os.path.join(staged, name))
+    with open(os.path.join(staged, dropin_name), "w") as handle:
+        handle.write(dropin_text)
+    main = os.path.join(root, "sshd_config")
+    with open(main, "w") as handle:
+        handle.write(sshd.staged_main_config(main_text, dropin_dir, staged))
+    return root, main
+
+
+def refuse(module, msg, before, extra=None):
+    extra = dict((k, v) for k, v in (extra or {}).items() if k not in ("changed", "findings", "msg"))
+    findings = [finding(control, ERROR, expected, actual, "refused before any change: %s" % msg)
+                for control, (_ok, expected, actual) in sorted(before.items())]
+    module.fail_json(msg="refused: %s; nothing was changed" % msg, findings=findings, changed=False, **extra)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            permit_root_login=dict(type="str", default="no", choices=["no", "prohibit-password", "forced-commands-only"]),
+            max_auth_tries=dict(type="int", default=4),
+            login_grace_time=dict(type="int", default=60),
+            client_alive_interval=dict(type="int", default=300),
+            client_alive_count_max=dict(type="int", default=3),
+            ciphers=dict(type="list", elements="str", default=list(sshd.PREFERRED_CIPHERS)),
+            macs=dict(type="list", elements="str", default=list(sshd.PREFERRED_MACS)),
+            kex_algorithms=dict(type="list", elements="str", default=list(sshd.PREFERRED_KEX)),
+            allow_groups=dict(type="list", elements="str", default=["ssh-users"]),
+            allow_group_members=dict(type="list", elements="str", default=[]),
+            add_protected_to_allow_group=dict(type="bool", default=True),
+            automation_account=dict(type="str"),
+            break_glass_accounts=dict(type="list", elements="str", default=[]),
+            break_glass_methods=dict(type="list", elements="str", default=["password"], choices=["password", "publickey"]),
+            banner_path=dict(type="path", default="/etc/issue.net"),
+            banner_text=dict(type="str", default="Authorized use only. Activity on this system is logged and monitored.\n"
+                                                  "Report security incidents and suspicious activity to: {contact}\n"),
+            contact=dict(type="str", default=""),
+            x11_forwarding=dict(type="bool", default=False),
+            allow_agent_forwarding=dict(type="bool", default=False),
+            allow_tcp_forwarding=dict(type="bool", default=False),
+            extra_settings=dict(type="dict", default={}),
+            service_name=dict(type="str", default="ssh"),
+            guard_timeout=dict(type="int", default=300),
+            guard_root=dict(type="path", default=guard.GUARD_ROOT),
+            sshd_config=dict(type="path", default=sshd.SSHD_CONFIG),
+            dropin_path=dict(type="path", default=os.path.join(sshd.DROPIN_DIR, sshd.DROPIN_NAME)),
+            client_address=dict(type="str"),
+            skip_lockout_check=dict(type="bool", default=False),
+        ),
+        supports_check_mode=True,
+    )
+    p = module.params
+    for option, low, high in (("max_auth_tries", 1, 10), ("login_grace_time", 1, 600),
+                              ("client_alive_interval", 1, 3600), ("client_alive_count_max", 1, 10)):
+        if not low <= p[option] <= high:
+            module.fail_json(msg="%s must be between %d and %d, got %d" % (option, low, high, p[option]), findings=[])
+    if p["guard_timeout"] != 0 and p["guard_timeout"] < 10:
+        module.fail_json(msg="guard_timeout must be 0 (no guard) or at least 10 seconds", findings=[])
+    try:
+        extra = sshd.extra_settings(p["extra_settings"])
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), findings=[])
+    if os.geteuid() != 0:
+        module.fail_json(msg="sshd_hardening needs root (become: true)", findings=[])
+
+    sshd_bin = module.get_bin_path("sshd", required=True, opt_dirs=["/usr/sbin"])
+    ssh_bin = module.get_bin_path("ssh", required=True)
+    automation = p["automation_account"] or os.environ.get("SUDO_USER") or ""
+    accounts = []
+    if automation:
+        accounts.append((automation, "automation"))
+    accounts += [(name, "break-glass") for name in p["break_glass_accounts"] if name != automation]
+
+    # --- read once
+    supported = {}
+    for kind in ("cipher", "mac", "kex"):
+        rc, out, err = run(module, [ssh_bin, "-Q", kind])
+        supported[kind] = sshd.parse_query(out) if rc == 0 else []
+    live_cfg, live_error = effective(module, sshd_bin)
+    main_text = read_text(p["sshd_config"])
+    dropin_text = read_text(p["dropin_path"])
+    banner_live = read_text(p["banner_path"])
+    group_rows = sshd.parse_group(read_text(GROUP, ""))
+
+    # --- plan
+    chosen = {
+        "Ciphers": sshd.choose_algorithms(p["ciphers"], supported["cipher"]),
+        "MACs": sshd.choose_algorithms(p["macs"], supported["mac"]),
+        "KexAlgorithms": sshd.choose_algorithms(p["kex_algorithms"], supported["kex"]),
+    }
+    allowed = {"Ciphers": p["ciphers"], "MACs": p["macs"], "KexAlgorithms": p["kex_algorithms"]}
+    settings = sshd.desired_settings(p, chosen["Ciphers"], chosen["MACs"], chosen["KexAlgorithms"])
+    dropin_new = sshd.render_dropin(settings, extra)
+    banner_new = sshd.render_banner(p["banner_text"], p["contact"])
+    dropin_dir = os.path.dirname(p["dropin_path"])
+    main_new, main_note, overriding = sshd.plan_main_config(main_text, p["dropin_path"], sshd.MANAGED_KEYS + [k for k, _v in extra])
+    eval_params = dict(p)
+    before = sshd.evaluate(live_cfg, eval_params, allowed, banner_live, banner_new)
+    for kind, names in chosen.items():
+        if not names:
+            refuse(module, "the installed OpenSSH supports none of the strong %s given (ssh -Q lists: %s)"
+                   % (kind, ", ".join(supported[{"Ciphers": "cipher", "MACs": "mac", "KexAlgorithms": "kex"}[kind]])), before)
+    create, adds, warnings = plan_groups(p, group_rows, accounts)
+    planned_rows = [(g, gid, members + [a for a, t in adds if t == g]) for g, gid, members in group_rows]
+    planned_rows += [(g, -1, [a for a, t in adds if t == g]) for g in create]
+
+    file_changes = []
+    if dropin_new != dropin_text:
+        file_changes.append(p["dropin_path"])
+    if main_new != (main_text or ""):
+        file_changes.append(p["sshd_config"])
+    if banner_new != banner_live:
+        file_changes.append(p["banner_path"])
+    changed = bool(file_changes or create or adds)
+
+    # --- pre-check on the staged candidate
+    conns = client_connections(module, live_cfg)
+    root, staged_main = stage(dropin_dir, os.path.basename(p["dropin_path"]), dropin_new, main_new)
+    precheck = {"addresses": [c["addr"] for c in conns], "accounts": {}, "problems": []}
+    try:
+        rc, out, err = run(module, [sshd_bin, "-t", "-f", staged_main])
+        if rc != 0:
+            refuse(module, "the candidate sshd configuration is invalid (sshd -t): %s" % (err or out).strip(), before)
+        after_cfg, after_error = effective(module, sshd_bin, staged_main)
+        if after_error:
+            refuse(module, "sshd -T on the candidate failed: %s" % after_error, before)
+        for name, role in accounts:
+            try:
+                entry = pwd.getpwnam(name)
+            except KeyError:
+                if role == "automation":
+                    refuse(module, "the automation account %s does not exist" % name, before)
+                warnings.append("break-glass account %s does not exist on this host; not checked" % name)
+                continue
+            methods = ["publickey"] if role == "automation" else list(p["break_glass_methods"])
+            problems = []
+            for conn in conns:
+                cfg, error = effective(module, sshd_bin, staged_main, sshd.connection_spec(name, conn))
+                if error:
+                    refuse(module, "sshd -T -C for %s failed: %s" % (name, error), before)
+                account = {
+                    "name": name,
+                    "uid": entry.pw_uid,
+                    "groups": sshd.account_groups(name, entry.pw_gid, planned_rows),
+                    "shell": entry.pw_shell,
+                    "shell_ok": shell_ok(entry.pw_shell),
+                    "methods": methods,
+                    "keys_found": keys_found(cfg, entry) if "publickey" in methods else True,
+                }
+                for problem in sshd.access_problems(cfg, account, conn["addr"], conn["addr"]):
+                    if len(conns) > 1:
+                        problem = "from %s: %s" % (conn["addr"], problem)
+                    if problem not in problems:
+                        problems.append(problem)
+            precheck["accounts"][name] = {"role": role, "problems": problems}
+            precheck["problems"] += ["%s account %s: %s" % (role, name, problem) for problem in problems]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+    result = dict(changed=changed, algorithms=chosen, main_config_note=main_note, precheck=precheck,
+                  group_changes=["create group %s" % g for g in create] + ["add %s to %s" % a for a in adds])
+    if warnings:
+        result["warnings"] = warnings
+    if precheck["problems"]:
+        message = "the new sshd configuration would lock out %s" % "; ".join(precheck["problems"])
+        if not changed:
+            result.setdefault("warnings", []).append("the live sshd configuration would refuse: " + "; ".join(precheck["problems"]))
+        elif p["skip_lockout_check"]:
+            result.setdefault("warnings", []).append("lockout pre-check SKIPPED (skip_lockout_check, tests only): " + message)
+        else:
+            refuse(module, message, before, {"precheck": precheck, "algorithms": chosen})
+
+    if module._diff and changed:
+        diffs = []
+        if p["dropin_path"] in file_changes:
+            diffs.append(file_diff(p["dropin_path"], dropin_text, dropin_new))
+        if p["sshd_config"] in file_changes:
+            diffs.append(file_diff(p["sshd_config"], main_text, main_new))
+        if p["banner_path"] in file_changes:
+            diffs.append(file_diff(p["banner_path"], banner_live, banner_new))
+        if create or adds:
+            diffs.append({"before_header": GROUP, "after_header": GROUP,
+                          "before": "".join("%s: %s\n" % (g, ",".join(m)) for g, _gid, m in group_rows if g in p["allow_groups"]),
+                          "after": "".join("%s: %s\n" % (g, ",".join(m)) for g, _gid, m in planned_rows if g in p["allow_groups"])})
+        result["diff"] = diffs
+
+    live_evidence = "sshd -T (live)" if not live_error else "sshd -T failed: %s" % live_error
+    notes = sshd.notes_for_main(main_note, overriding)
+    if module.check_mode or not changed:
+        after = sshd.evaluate(after_cfg, eval_params, allowed, banner_new, banner_new)
+        result["findings"] = sshd.control_findings(before, after, module.check_mode, False, live_evidence, notes)
+        module.exit_json(**result)
+
+    # --- apply: the guard first, then groups (they only grant), the files, the reload
+    if file_changes and p["guard_timeout"]:
+        try:
+            armed = guard.arm(module, file_changes, [p["service_name"]], p["guard_timeout"], p["guard_root"])
+        except (guard.GuardError, OSError) as exc:
+            refuse(module, "could not arm the lockout guard: %s" % exc, before, result)
+        result.update(guard_token=armed["token"], guard_unit=armed["unit"], guard_dir=armed["dir"])
+    for group in create:
+        rc, out, err = run(module, [module.get_bin_path("groupadd", required=True), group])
+        if rc != 0:
+            module.fail_json(msg="groupadd %s failed: %s" % (group, (err or out).strip()), findings=[], **result)
+    for name, group in adds:
+        rc, out, err = run(module, [module.get_bin_path("usermod", required=True), "-a", "-G", group, name])
+        if rc != 0:
+            module.fail_json(msg="usermod -a -G %s %s failed: %s" % (group, name, (err or out).strip()), findings=[], **result)
+    if file_changes:
+        validate = [sshd_bin, "-t", "-f", "%s"]
+        write_file(module, p["banner_path"], banner_new, mode=0o644)
+        write_file(module, p["dropin_path"], dropin_new, mode=0o644, validate=validate)
+        if p["sshd_config"] in file_changes:
+            mode = os.stat(p["sshd_config"]).st_mode & 0o7777 if main_text is not None else 0o644
+            write_file(module, p["sshd_config"], main_new, mode=mode, validate=validate)
+        rc, out, err = run(module, [module.get_bin_path("systemctl", required=True), "reload", p["service_name"]])
+        if rc != 0:
+            message = "systemctl reload %s failed: %s" % (p["service_name"], (err or out).strip())
+            if "guard_token" in result:
+                guard.rollback(module, result["guard_token"], p["guard_root"])
+                message += "; the change was rolled back"
+            module.fail_json(msg=message, findings=[finding(c, ERROR, e, a, message) for c, (_o, e, a) in sorted(before.items())], **result)
+
+    live_after, after_error = effective(module, sshd_bin)
+    after = sshd.evaluate(live_after, eval_params, allowed, read_text(p["banner_path"]), banner_new)
+    evidence = "sshd -T before and after the change" + ("" if not after_error else " (after: %s)" % after_error)
+    result["findings"] = sshd.control_findings(before, after, False, True, evidence, notes)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
