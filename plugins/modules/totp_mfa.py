@@ -33,7 +33,9 @@ description:
     C(sshd -t), and C(sshd -T -C) must show that O(automation_account) keeps a key-only way
     in and each of O(break_glass_accounts) a way it can complete; otherwise nothing is
     changed and the module fails with the reason. An automation account inside an MFA
-    group without an exemption is refused outright.
+    group without an exemption is refused outright. After the checks, with O(guard_timeout),
+    the lockout guard is armed before the first write and its token returned, so the role
+    confirms the change after a fresh login or lets the host restore it.
 author:
   - Yoroi maintainers
 attributes:
@@ -94,8 +96,10 @@ options:
     default: /etc/security/yoroi-mfa-exempt.conf
   guard_timeout:
     description:
-      - Seconds after which the lockout guard restores the files unless the role confirms a
-        fresh login; 0 disables it. Used when C(module_utils/_guard.py) is present.
+      - Seconds after which the lockout guard (C(module_utils/_guard.py)) restores the sshd
+        and PAM files and reloads sshd, unless C(yoroi.baseline.change_guard) confirms a fresh
+        login first; 0 turns the guard off. Secret files are not guarded - they are never
+        replaced, only created.
     type: int
     default: 0
 notes:
@@ -168,10 +172,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import _mfa as mfa
 from ansible_collections.yoroi.baseline.plugins.module_utils._files import file_diff, read_text, write_file
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, FAIL, SKIPPED, finding
 
-try:  # the lockout guard lands separately; without it the role's fresh login is the proof
-    from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
-except ImportError:
-    _guard = None
+from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
 
 # Path constants: tests point them at a tmp dir.
 SSHD_CONFIG = "/etc/ssh/sshd_config"
@@ -443,10 +444,14 @@ def reload_sshd(module):
 
 
 def arm_guard(module, paths, timeout):
-    """Arm the lockout guard (automatic restore unless confirmed); None when unavailable or off."""
-    if _guard is None or not timeout:
+    """Arm the lockout guard: the host restores ``paths`` and reloads sshd unless the role
+    confirms a fresh login within ``timeout`` seconds. None when the guard is off (0)."""
+    if not timeout:
         return None
-    return _guard.arm(module, paths, ["ssh.service"], timeout)
+    try:
+        return _guard.arm(module, paths, ["ssh.service"], timeout)
+    except (_guard.GuardError, OSError) as exc:
+        module.fail_json(msg="refused: the lockout guard could not be armed: %s. Nothing was changed." % exc, findings=[])
 
 
 # --- main ---------------------------------------------------------------------------------------

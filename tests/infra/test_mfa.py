@@ -126,6 +126,7 @@ def test_mfa_end_to_end(mfa_lab):
     assert [(f["subject"], f["status"]) for f in exempt] == [("yoroi", "skipped")]
     assert "127.0.0.1,10.0.0.0/8" in exempt[0]["actual"]
     assert findings(document, "MFA-001")[0]["status"] in ("fixed", "pass")
+    assert [f["status"] for f in findings(document, "GRD-001")] == ["pass"], "the fresh login did not confirm the change"
 
     totp = pyotp.TOTP(secret)
     # password alone is refused, by both methods

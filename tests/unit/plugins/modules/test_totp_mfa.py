@@ -192,3 +192,17 @@ def test_existing_secret_is_never_overwritten_and_weak_options_reported(tree, ru
     assert [e["user"] for e in result["enrolled"]] == ["bob"]
     weak = [f for f in _by(result, "MFA-003") if f["subject"] == "alice"][0]
     assert weak["status"] == "fail" and "JBSWY3DP" not in repr(result)
+
+
+def test_guard_is_armed_over_the_files_that_change_only(tree, run_module, monkeypatch):
+    tmp_path, homes, args, reloads = tree
+    armed = []
+    monkeypatch.setattr(mod._guard, "arm", lambda module, paths, units, timeout: armed.append((sorted(paths), units, timeout))
+                        or {"token": "T-1", "unit": "yoroi-guard-T-1", "dir": "/x"})
+    result, failed = run_module(mod, dict(args, guard_timeout=120))
+    assert not failed and result["guard_token"] == "T-1"
+    assert armed == [(sorted([args["dropin"], args["access_file"], str(tmp_path / "pam.d" / "sshd")]), ["ssh.service"], 120)]
+    again, failed = run_module(mod, dict(args, guard_timeout=120))
+    assert "guard_token" not in again and len(armed) == 1  # nothing changes, nothing to guard
+    check, failed = run_module(mod, dict(args, guard_timeout=120, deadline="2000-01-01"), check_mode=True)
+    assert "guard_token" not in check and len(armed) == 1
