@@ -56,6 +56,9 @@ class EventCollector:
         data = event.get("event_data", {})
         if kind == "playbook_on_task_start" and self.progress:
             self.progress("[%5.1fs] %s" % (time.monotonic() - self.started, data.get("task", "")))
+        if kind == "playbook_on_stats":
+            self._stats(data)
+            return True
         if kind not in HOST_EVENTS:
             return True
         host = self._host(data.get("host", "?"))
@@ -75,7 +78,8 @@ class EventCollector:
             for item in result.get("findings") or []:
                 self.findings.append(dict(item, host=data.get("host", "?"), task=task))
         if kind == "runner_on_unreachable":
-            host["status"] = "unreachable"
+            # Whether it counts is known from the play stats: a task with
+            # ignore_unreachable (the fresh-login probe) is not an unreachable host.
             host["errors"].append("unreachable: %s" % res.get("msg", ""))
         elif kind == "runner_on_failed" and not data.get("ignore_errors"):
             host["status"] = "failed"
@@ -83,6 +87,19 @@ class EventCollector:
         if self.progress and kind in ("runner_on_failed", "runner_on_unreachable"):
             self.progress("        %s: %s" % (data.get("host"), host["errors"][-1]))
         return True
+
+    def _stats(self, data: dict) -> None:
+        """Host status from the play recap: `dark` is unreachable, `failures` failed."""
+        for name in data.get("dark") or {}:
+            self._host(name)["status"] = "unreachable"
+        for name in data.get("failures") or {}:
+            host = self._host(name)
+            if host["status"] == "ok":
+                host["status"] = "failed"
+        for name, host in self.hosts.items():
+            if host["status"] == "ok":
+                # an ignored unreachable probe that later succeeded is not an error
+                host["errors"] = [e for e in host["errors"] if not e.startswith("unreachable: ")]
 
 
 def _enrich(findings: list[dict], hosts: dict) -> list[dict]:

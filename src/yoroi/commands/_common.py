@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
 import click
+import yaml
 
 from yoroi import findings, report, runner
 from yoroi.collection import CollectionNotFound
@@ -22,7 +24,7 @@ def run_options(function):
         click.option("--report", "reports", multiple=True, type=click.Path(dir_okay=False),
                      help="Also write a report; the format follows the suffix: .txt .json .html .xml (JUnit). Repeatable."),
         click.option("-e", "--extra-vars", "extra_vars", multiple=True,
-                     help="KEY=VALUE passed to Ansible (for one-off overrides; checked like inventory variables)."),
+                     help="KEY=VALUE, a JSON object or @FILE, as ansible-playbook takes them (checked like inventory variables). Repeatable."),
         click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr."),
         click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
                      help="Settings file (default ./yoroi.yml or ~/.config/yoroi/config.yml)."),
@@ -32,13 +34,29 @@ def run_options(function):
     return function
 
 
-def parse_extra_vars(pairs) -> dict:
+def parse_extra_vars(values) -> dict:
+    """-e as ansible-playbook takes it: KEY=VALUE (a string), a JSON object, or @FILE (YAML)."""
     result = {}
-    for pair in pairs:
-        if "=" not in pair:
-            raise click.BadParameter("%r is not KEY=VALUE" % pair, param_hint="--extra-vars")
-        key, value = pair.split("=", 1)
-        result[key.strip()] = value
+    for value in values:
+        value = value.strip()
+        if value.startswith("@"):
+            try:
+                data = yaml.safe_load(Path(value[1:]).read_text())
+            except (OSError, yaml.YAMLError) as exc:
+                raise click.BadParameter("cannot read %s: %s" % (value[1:], exc), param_hint="--extra-vars")
+        elif value.startswith("{"):
+            try:
+                data = json.loads(value)
+            except ValueError as exc:
+                raise click.BadParameter("%r is not a JSON object: %s" % (value, exc), param_hint="--extra-vars")
+        elif "=" in value:
+            key, text = value.split("=", 1)
+            data = {key.strip(): text}
+        else:
+            raise click.BadParameter("%r is not KEY=VALUE, a JSON object or @FILE" % value, param_hint="--extra-vars")
+        if not isinstance(data, dict):
+            raise click.BadParameter("%r does not give a mapping" % value, param_hint="--extra-vars")
+        result.update(data)
     return result
 
 

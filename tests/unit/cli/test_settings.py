@@ -28,3 +28,16 @@ def test_bad_values_name_the_setting(tmp_path, flags):
 def test_runs_dir_follows_state_dir(tmp_path):
     settings = resolve({"state_dir": str(tmp_path)}, environ={}, cwd=tmp_path)
     assert settings.runs_dir == tmp_path / "runs"
+
+
+def test_extra_vars_take_key_value_json_and_files(tmp_path):
+    import click
+
+    from yoroi.commands._common import parse_extra_vars
+
+    (tmp_path / "v.yml").write_text("yoroi_ssh_allow_groups: [admins]\n")
+    parsed = parse_extra_vars(["a=1", '{"b": [1, 2]}', "@%s" % (tmp_path / "v.yml")])
+    assert parsed == {"a": "1", "b": [1, 2], "yoroi_ssh_allow_groups": ["admins"]}
+    for bad in ("novalue", "{not json", "@%s" % (tmp_path / "missing.yml"), "[1]"):
+        with pytest.raises(click.BadParameter):
+            parse_extra_vars([bad])
