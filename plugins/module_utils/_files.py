@@ -66,6 +66,9 @@ def write_file(module, path, content, mode=0o644, validate=None, backup=True):
             backup_path = module.backup_local(path)
         module.atomic_move(tmp, path)
         tmp = None
+        if before is None:
+            # atomic_move gives a new file the umask's mode; an existing file keeps its own.
+            os.chmod(path, mode)
         return True, backup_path
     finally:
         if tmp is not None and os.path.exists(tmp):
