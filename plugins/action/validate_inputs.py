@@ -15,8 +15,8 @@ DOCUMENTATION = r"""
 module: validate_inputs
 short_description: Refuse unknown or badly typed yoroi_ variables before any change
 description:
-  - Reads the argument specs of every role of the collection, their C(meta/ranges.yml)
-    numeric bounds and C(meta/site_variables.yml), then checks each C(yoroi_*) variable
+  - Reads the argument specs of every role of the collection, their C(meta/input_rules.yml)
+    numeric ranges and patterns and C(meta/site_variables.yml), then checks each C(yoroi_*) variable
     the host has.
   - Runs on the controller only; no connection to the host is made.
 options: {}
@@ -27,6 +27,7 @@ author: [Yoroi maintainers]
 
 import difflib
 import os
+import re
 
 import yaml
 
@@ -69,16 +70,18 @@ def load_specs(root=COLLECTION_ROOT):
     return specs
 
 
-def load_ranges(root=COLLECTION_ROOT):
-    """{variable: (low, high)} from every role's meta/ranges.yml."""
-    ranges = {}
-    for role, data in _role_data(root, "ranges.yml"):
-        for name, bounds in data.items():
-            ranges[name] = (bounds[0], bounds[1])
-    return ranges
+def load_rules(root=COLLECTION_ROOT):
+    """{"ranges": {variable: (low, high)}, "patterns": {variable: regex}} from every
+    role's meta/input_rules.yml."""
+    rules = {"ranges": {}, "patterns": {}}
+    for role, data in _role_data(root, "input_rules.yml"):
+        for name, bounds in (data.get("ranges") or {}).items():
+            rules["ranges"][name] = (bounds[0], bounds[1])
+        rules["patterns"].update(data.get("patterns") or {})
+    return rules
 
 
-def check(values, specs, ranges=None):
+def check(values, specs, rules=None):
     """Error messages for the yoroi_ variables in ``values`` (already templated)."""
     errors = []
     for name in sorted(values):
@@ -90,10 +93,15 @@ def check(values, specs, ranges=None):
     params = dict((name, values[name]) for name in argument_spec)
     result = ArgumentSpecValidator(argument_spec).validate(params)
     errors.extend(result.error_messages)
-    for name, (low, high) in sorted((ranges or {}).items()):
+    rules = rules or {}
+    for name, (low, high) in sorted((rules.get("ranges") or {}).items()):
         value = result.validated_parameters.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
             errors.append("%s must be from %d to %d, got %d" % (name, low, high, value))
+    for name, pattern in sorted((rules.get("patterns") or {}).items()):
+        value = result.validated_parameters.get(name)
+        if value is not None and not re.match(pattern, str(value)):
+            errors.append("%s does not have the expected form (%s): %r" % (name, pattern, value))
     return errors
 
 
@@ -114,7 +122,7 @@ class ActionModule(ActionBase):
             except AnsibleError as exc:
                 result.update(failed=True, msg="variable %s cannot be templated: %s" % (name, exc))
                 return result
-        errors = check(values, specs, load_ranges())
+        errors = check(values, specs, load_rules())
         # Reports roll up by site: the inventory's yoroi_site, else the host's first group.
         groups = [g for g in task_vars.get("group_names", []) if g not in ("all", "ungrouped")]
         result["site"] = values.get("yoroi_site") or (groups[0] if groups else "default")

@@ -140,6 +140,9 @@ def render_inventory(lab: Lab) -> str:
         "        yoroi_site: lab",
         "        # the lab's emergency account: no role may lock or remove it",
         "        yoroi_break_glass_accounts: [breakglass]",
+        "        yoroi_site_contact: lab security desk, security@lab.example",
+        "        # the access review decided alice, the one active user, keeps SSH",
+        "        yoroi_ssh_allow_group_members: [alice]",
         "      hosts:",
     ]
     for h in lab.hosts:

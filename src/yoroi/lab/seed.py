@@ -27,6 +27,8 @@ toor           second UID 0 account (``useradd -o -u 0 -g 0``), password
                ``Toor-Lab-2026!``, home /root.
 backupsvc      system account (``useradd --system``, UID < 1000) with login
                shell /bin/bash.
+mfa-users      an empty group: an MFA rollout decided on, nobody enrolled yet
+               (the mfa role reports a missing MFA group as drift).
 =============  ===========================================================
 
 Debian's password settings are left alone: no libpam-pwquality, login.defs
@@ -322,6 +324,8 @@ def create_accounts(pubkey: str, now: float) -> None:
     _useradd("toor", "-o", "-u", "0", "-g", "0", "-M", "-d", "/root", "-s", "/bin/bash",
              "-c", "toor")
     _useradd("yoroi", "-m", "-s", "/bin/bash", "-c", "Yoroi automation")
+    if subprocess.run(["getent", "group", "mfa-users"], capture_output=True).returncode != 0:
+        _run("groupadd", "mfa-users")
 
     _run("chpasswd", input="".join(f"{u}:{p}\n" for u, p in PASSWORDS.items()))
     _run("passwd", "-d", "dave")

@@ -24,7 +24,7 @@ def test_good_values_pass_and_other_variables_are_ignored():
 
 
 def test_out_of_range_numbers_are_refused_naming_the_variable():
-    errors = vi.check({"yoroi_password_policy_minlen": "4", "yoroi_accounts_max_inactive_days": 0}, vi.load_specs(), vi.load_ranges())
+    errors = vi.check({"yoroi_password_policy_minlen": "4", "yoroi_accounts_max_inactive_days": 0}, vi.load_specs(), vi.load_rules())
     assert "yoroi_password_policy_minlen must be from 8 to 128, got 4" in errors
     assert "yoroi_accounts_max_inactive_days must be from 1 to 3650, got 0" in errors
 
@@ -32,6 +32,20 @@ def test_out_of_range_numbers_are_refused_naming_the_variable():
 def test_role_ranges_match_the_module_bounds():
     from ansible_collections.yoroi.baseline.plugins.modules import password_policy
 
-    ranges = vi.load_ranges()
+    ranges = vi.load_rules()["ranges"]
     for option, bounds in password_policy.RANGES.items():
         assert ranges["yoroi_password_policy_" + option] == bounds, option
+
+
+def test_patterns_are_enforced_naming_the_variable():
+    rules = vi.load_rules()
+    errors = vi.check({"yoroi_mfa_deadline": "next friday"}, vi.load_specs(), rules)
+    assert len(errors) == 1 and errors[0].startswith("yoroi_mfa_deadline does not have the expected form")
+    assert vi.check({"yoroi_mfa_deadline": "2027-03-31"}, vi.load_specs(), rules) == []
+    assert vi.check({"yoroi_mfa_deadline": ""}, vi.load_specs(), rules) == []
+
+
+def test_every_rule_names_a_declared_variable():
+    specs = vi.load_specs()
+    rules = vi.load_rules()
+    assert set(rules["ranges"]) | set(rules["patterns"]) <= set(specs)
