@@ -56,6 +56,9 @@ options:
     description: With O(state=armed), seconds until the host restores the files by itself (10 or more).
     type: int
     default: 300
+  change:
+    description: What was changed (for example C(sshd) or C(PAM)); the subject of the GRD-001 finding.
+    type: str
   reason:
     description: With O(state=rolled_back), why the change is rolled back (put in the finding).
     type: str
@@ -162,6 +165,12 @@ def rolled_back_finding(status, reason, by_timer):
     )
 
 
+def _label(item, change):
+    if change:
+        item["subject"] = change
+    return item
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -170,6 +179,7 @@ def main():
             paths=dict(type="list", elements="path", default=[]),
             reload_units=dict(type="list", elements="str", default=[]),
             timeout=dict(type="int", default=300),
+            change=dict(type="str"),
             reason=dict(type="str", default="the fresh login of the automation account failed"),
             guard_root=dict(type="path", default=guard.GUARD_ROOT),
         ),
@@ -195,9 +205,9 @@ def main():
         if params["state"] == "confirmed":
             if module.check_mode:
                 module.exit_json(changed=status["state"] == guard.ARMED, previous=status["state"],
-                                 findings=[confirmed_finding(status)], **status)
+                                 findings=[_label(confirmed_finding(status), params["change"])], **status)
             status = guard.confirm(module, params["token"], root)
-            item = confirmed_finding(status)
+            item = _label(confirmed_finding(status), params["change"])
             if item["status"] == ERROR:
                 module.fail_json(msg="change rolled back: the guard timer fired before the change was confirmed",
                                  findings=[item], changed=False, **status)
@@ -206,10 +216,10 @@ def main():
         # rolled_back
         if module.check_mode:
             module.exit_json(changed=status["state"] != guard.ROLLED_BACK, previous=status["state"],
-                             findings=[rolled_back_finding(status, params["reason"], True)], **status)
+                             findings=[_label(rolled_back_finding(status, params["reason"], True), params["change"])], **status)
         status = guard.rollback(module, params["token"], root)
         by_timer = status["previous"] == guard.ROLLED_BACK
-        module.exit_json(changed=not by_timer, findings=[rolled_back_finding(status, params["reason"], by_timer)], **status)
+        module.exit_json(changed=not by_timer, findings=[_label(rolled_back_finding(status, params["reason"], by_timer), params["change"])], **status)
     except guard.GuardError as exc:
         module.fail_json(msg=str(exc), findings=[finding(CONTROL, ERROR, EXPECTED, "guard failed", str(exc))])
 

@@ -67,6 +67,13 @@ options:
     type: bool
     default: true
   automation_account: {description: The account Ansible connects as; never aged., type: str}
+  guard_timeout:
+    description:
+      - Seconds after which the lockout guard (C(module_utils/_guard.py)) puts every changed
+        file back by itself, unless C(yoroi.baseline.change_guard) confirms a fresh login of
+        the automation account first. 0 writes without a guard.
+    type: int
+    default: 120
   break_glass_accounts: {description: Emergency accounts; never aged., type: list, elements: str, default: []}
   protected_accounts: {description: Further accounts never aged., type: list, elements: str, default: []}
 notes:
@@ -99,6 +106,10 @@ diff:
   returned: when diff mode is on and something changes
   type: list
   elements: dict
+guard_token:
+  description: The lockout guard armed for this change; confirm it after a fresh login.
+  returned: when files changed (not in check mode) and O(guard_timeout) is not 0
+  type: str
 backups:
   description: Backup files written in this run.
   returned: always
@@ -121,6 +132,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
 from ansible_collections.yoroi.baseline.plugins.module_utils import _password_policy as pp
 from ansible_collections.yoroi.baseline.plugins.module_utils._files import (
     file_diff,
@@ -403,6 +415,7 @@ def main():
             encrypt_method=dict(type="str", default="YESCRYPT", choices=["YESCRYPT", "SHA512"]),
             apply_aging_to_existing=dict(type="bool", default=True),
             automation_account=dict(type="str"),
+            guard_timeout=dict(type="int", default=120),
             break_glass_accounts=dict(type="list", elements="str", default=[]),
             protected_accounts=dict(type="list", elements="str", default=[]),
         ),
@@ -490,9 +503,26 @@ def main():
     pam_backups = [(path, module.backup_local(path) if os.path.exists(path) else None) for path in pam_paths]
     result["backups"] = [b for _p, b in pam_backups if b]
 
+    # The lockout guard: unless a fresh login of the automation account confirms the
+    # change, the host puts every file back by itself (DESIGN invariant 5).
+    armed = None
+    guarded = [paths.get(p, p) for p in file_changes] + pam_paths
+    if guarded and params["guard_timeout"]:
+        try:
+            armed = _guard.arm(module, guarded, [], params["guard_timeout"])
+        except (_guard.GuardError, OSError) as exc:
+            module.fail_json(msg="refused: the lockout guard could not be armed: %s; nothing was changed" % exc,
+                             findings=[], changed=False)
+        result["guard_token"] = armed["token"]
+        result["guard"] = armed
+
     def rollback(reason):
         for path, backup in reversed(written + pam_backups):
             restore_file(module, path, backup)
+        if armed:
+            # put back by hand above; the guard's own restore stops its timer
+            _guard.rollback(module, armed["token"])
+            result.pop("guard_token", None)
         result["pam_auth_update"] = "rolled-back"
         result["changed"] = False
         findings = [finding(c, ERROR, b[1], b[2], "%s; every file was restored from the backups taken in this run (rolled back)" % reason)

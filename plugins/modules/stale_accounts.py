@@ -99,6 +99,14 @@ options:
     description: The shell given to system accounts by the C(nologin) action.
     type: path
     default: /usr/sbin/nologin
+  guard_timeout:
+    description:
+      - Seconds after which the lockout guard puts C(/etc/passwd), C(/etc/shadow), C(/etc/group)
+        and C(/etc/gshadow) back by itself, unless C(yoroi.baseline.change_guard) confirms a fresh
+        login of the automation account first. 0 changes accounts without a guard.
+      - A removed account's home is not brought back by the guard; its archive is in O(archive_dir).
+    type: int
+    default: 120
 notes:
   - Runs as root (C(become)); C(/etc/shadow) is not readable otherwise.
 """
@@ -137,6 +145,10 @@ archives:
   returned: always
   type: dict
   sample: {bob: /var/backups/yoroi/accounts/bob-20261127T101500Z.tar.gz}
+guard_token:
+  description: The lockout guard armed for this change; confirm it after a fresh login.
+  returned: when accounts changed (not in check mode) and O(guard_timeout) is not 0
+  type: str
 protected:
   description: Every account the module would not change.
   returned: always
@@ -152,6 +164,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts as acc
+from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
 from ansible_collections.yoroi.baseline.plugins.module_utils._files import read_text
 
 PASSWD = "/etc/passwd"
@@ -164,6 +177,7 @@ LASTLOG2_DB = "/var/lib/lastlog/lastlog2.db"
 WTMPDB_DB = "/var/lib/wtmpdb/wtmp.db"
 CRONTABS = "/var/spool/cron/crontabs"
 MAIL = "/var/mail"
+ACCOUNT_DATABASES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow")
 
 
 def _read_bytes(path):
@@ -220,17 +234,24 @@ def archive_account(module, account, archive_dir):
     os.chmod(archive_dir, 0o700)
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     path = os.path.join(archive_dir, "%s-%s.tar.gz" % (account.name, stamp))
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
-        if account.home and account.home != "/" and os.path.isdir(account.home):
-            tar.add(account.home, arcname="home")
-        for label, spool in (("crontab", CRONTABS), ("mail", MAIL)):
-            candidate = os.path.join(spool, account.name)
-            if os.path.isfile(candidate):
-                tar.add(candidate, arcname=label)
-    # Read the archive back before anything is deleted.
-    with tarfile.open(path, "r:gz") as tar:
-        tar.getmembers()
+    # Written under a temporary name and renamed once read back: an interrupted run
+    # leaves no archive that looks complete.
+    partial = path + ".partial"
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz") as tar:
+            if account.home and account.home != "/" and os.path.isdir(account.home):
+                tar.add(account.home, arcname="home")
+            for label, spool in (("crontab", CRONTABS), ("mail", MAIL)):
+                candidate = os.path.join(spool, account.name)
+                if os.path.isfile(candidate):
+                    tar.add(candidate, arcname=label)
+        with tarfile.open(partial, "r:gz") as tar:
+            tar.getmembers()
+        os.rename(partial, path)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
     return path
 
 
@@ -274,6 +295,7 @@ def main():
             protected_accounts=dict(type="list", elements="str", default=[]),
             archive_dir=dict(type="path", default="/var/backups/yoroi/accounts"),
             nologin_shell=dict(type="path", default="/usr/sbin/nologin"),
+            guard_timeout=dict(type="int", default=120),
         ),
         supports_check_mode=True,
     )
@@ -297,6 +319,16 @@ def main():
     archives = {}
     before_lines, after_lines = [], []
     done = {}
+    guard = None
+    to_change = [d for d in decisions if d[4] == acc.FAIL and d[3] != "report"]
+    if to_change and not module.check_mode and params["guard_timeout"]:
+        # A lock of the wrong account would cut access: unless a fresh login confirms
+        # the change, the host restores the account databases (DESIGN invariant 5).
+        try:
+            guard = _guard.arm(module, list(ACCOUNT_DATABASES), [], params["guard_timeout"])
+        except (_guard.GuardError, OSError) as exc:
+            module.fail_json(msg="refused: the lockout guard could not be armed: %s; nothing was changed" % exc,
+                             findings=[])
     for kind, account, detail, action, status in decisions:
         if status != acc.FAIL or action == "report":
             continue
@@ -322,6 +354,9 @@ def main():
         archives=archives,
         protected=sorted(protected),
     )
+    if guard:
+        result["guard_token"] = guard["token"]
+        result["guard"] = guard
     if module._diff and changed:
         result["diff"] = {
             "before_header": "accounts",

@@ -105,7 +105,8 @@ def host(tmp_path, monkeypatch):
     return tmp_path
 
 
-ARGS = {"automation_accounts": ["yoroi"], "archive_dir": None}
+# no systemd here: the guard is proven on lab hosts (tests/infra)
+ARGS = {"automation_accounts": ["yoroi"], "archive_dir": None, "guard_timeout": 0}
 
 
 def args(host, **extra):
@@ -177,6 +178,7 @@ def test_remove_archives_home_and_crontab_first(host, run_module):
     assert archive in by_subject(result)[("ACC-001", "bob")]["evidence"]
     assert "bob:" not in (host / "passwd").read_text()
     assert not (host / "crontabs" / "bob").exists()
+    assert [p.name for p in (host / "archive").iterdir()] == [os.path.basename(archive)]
 
 
 def test_report_policy_leaves_drift_and_changes_nothing(host, run_module):
