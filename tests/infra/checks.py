@@ -320,3 +320,94 @@ def check_password_aging(host, user: str = "alice", max_days: int = BASELINE["pa
            chage.get("Number of days of warning before password expires"))
     assert got == (str(max_days), str(min_days), str(warn_age)), \
         "chage -l %s shows max/min/warn %r, expected %r" % (user, got, (max_days, min_days, warn_age))
+
+
+# --- SSH access and TOTP MFA (SSH-001, SSH-010, MFA-001..003, GRD-001) ---------------
+
+
+def keyboard_interactive_login(ssh: SSHTarget, user: str, password: str | None = None,
+                               code: str | None = None) -> tuple[bool, list[str]]:
+    """A real keyboard-interactive login, as a person at a terminal makes it: a prompt
+    that asks for a code gets ``code`` (empty when None), any other gets ``password``.
+    Returns (authenticated, the prompts sshd/PAM showed)."""
+    sock = socket.create_connection((ssh.address, ssh.port), timeout=15)
+    transport = paramiko.Transport(sock)
+    prompts: list[str] = []
+
+    def answer(_title, _instructions, fields):
+        prompts.extend(text.strip() for text, _echo in fields)
+        return [(code or "") if "code" in text.lower() else (password or "") for text, _echo in fields]
+
+    try:
+        transport.start_client(timeout=15)
+        try:
+            transport.auth_interactive(user, answer)
+        except (paramiko.AuthenticationException, paramiko.BadAuthenticationType):
+            return False, prompts
+        return transport.is_authenticated(), prompts
+    finally:
+        transport.close()
+
+
+def login_banner(ssh: SSHTarget, user: str = "nobody") -> str:
+    """The banner sshd sends before authentication ('' when there is none)."""
+    sock = socket.create_connection((ssh.address, ssh.port), timeout=15)
+    transport = paramiko.Transport(sock)
+    try:
+        transport.start_client(timeout=15)
+        try:
+            transport.auth_none(user)  # the banner comes with the first auth reply
+        except (paramiko.AuthenticationException, paramiko.BadAuthenticationType):
+            pass
+        text = transport.get_banner() or b""
+        return text.decode() if isinstance(text, bytes) else text
+    finally:
+        transport.close()
+
+
+def check_root_login_refused(host, ssh: SSHTarget, password: str) -> None:
+    """SSH-001: root cannot log in over SSH with its right password, while the
+    automation account still gets in with its key."""
+    assert password_matches(host, "root", password), \
+        "root's stored password is not the one tried: a refused login would prove nothing"
+    assert key_login(ssh), "the automation account %s cannot log in with its key" % ssh.automation_user
+    assert not password_login(ssh, "root", password), "root logs in over SSH with its password"
+
+
+def check_banner_shows(ssh: SSHTarget, text: str) -> None:
+    """SSH-010: the pre-login banner names the site's contact."""
+    banner = login_banner(ssh)
+    assert text in banner, "the SSH banner does not show %r: %r" % (text, banner)
+
+
+def check_totp_required(ssh: SSHTarget, user: str, password: str, otpauth_uri: str) -> None:
+    """MFA-001..003: ``user`` logs in only with password AND a current TOTP code computed
+    from the otpauth URI handed out at enrolment; the password alone is refused, and so is
+    a code already used. Three attempts in all: the enrolment's RATE_LIMIT is 3 per 30 s."""
+    import pyotp
+
+    totp = pyotp.parse_uri(otpauth_uri)
+    # paramiko falls back to keyboard-interactive and gives the password at every prompt
+    assert not password_login(ssh, user, password), "%s logs in with the password alone" % user
+    # a code that stays valid for a while, so that the replay below meets the same one
+    while 30 - time.time() % 30 < 8:
+        time.sleep(1)
+    code = totp.now()
+    ok, prompts = keyboard_interactive_login(ssh, user, password, code)
+    assert ok, "%s is refused with password and the right code (prompts %r)" % (user, prompts)
+    assert any("code" in p.lower() for p in prompts), "no code was asked: %r" % prompts
+    ok, prompts = keyboard_interactive_login(ssh, user, password, code)
+    assert not ok, "%s got in again with a code already used" % user
+
+
+GUARD_DIR = "/var/lib/yoroi/guard"
+
+
+def check_guards_confirmed(host, guard_dir: str = GUARD_DIR) -> None:
+    """GRD-001: every guarded change was confirmed by a fresh login (each guard's state
+    file says ``confirmed``), and no guard timer is left to roll anything back."""
+    states = host.run("for d in %s/*/; do cat \"$d/state\"; echo; done", guard_dir).stdout.split()
+    assert states and set(states) == {"confirmed"}, "lockout guards in %s: %r" % (guard_dir, states)
+    timers = host.run("systemctl list-timers --all --no-pager").stdout
+    left = [line for line in timers.splitlines() if "yoroi-guard-" in line]
+    assert not left, "guard timers left: %r" % left
