@@ -7,8 +7,10 @@ wall time per host, tasks executed per host, changed tasks, and the peak memory 
 controller's whole process tree (yoroi, ansible-playbook and its forks), sampled from
 /proc. It prints figures; it asserts nothing.
 
-    python bench/bench_baseline.py --hosts 1 --hosts 20
-Goals on a 2-core machine: audit of 1 host < 10 s; 20 hosts < 60 s; second apply
+    scripts/setup && .venv/bin/python bench/bench_baseline.py --hosts 1 --hosts 20
+
+It measures the yoroi installed in the Python that runs it (scripts/setup installs the
+checkout into .venv). Goals on a 2-core machine: audit of 1 host < 10 s; 20 hosts < 60 s; second apply
 changes nothing.
 """
 
@@ -21,9 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -51,14 +51,18 @@ def tree_rss(root_pid: int) -> int:
 
 
 def timed_run(argv: list[str], env: dict) -> tuple[float, int, dict]:
-    start = time.monotonic()
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    peak = 0
-    while process.poll() is None:
-        peak = max(peak, tree_rss(process.pid))
-        time.sleep(0.1)
-    elapsed = time.monotonic() - start
-    document = json.loads(process.stdout.read())
+    # stdout goes to a file: the JSON of 20 hosts is larger than a pipe's buffer, and a
+    # pipe read only after the run would block the run.
+    with tempfile.TemporaryFile(mode="w+") as out:
+        start = time.monotonic()
+        process = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.DEVNULL, text=True)
+        peak = 0
+        while process.poll() is None:
+            peak = max(peak, tree_rss(process.pid))
+            time.sleep(0.1)
+        elapsed = time.monotonic() - start
+        out.seek(0)
+        document = json.loads(out.read())
     return elapsed, peak, document
 
 
@@ -70,8 +74,10 @@ def main() -> int:
     args = parser.parse_args()
     sizes = args.hosts or [1, 20]
 
-    sys.path.insert(0, str(ROOT / "src"))
-    from yoroi import lab  # noqa: E402  (the bench runs from a checkout)
+    try:
+        from yoroi import lab
+    except ImportError:
+        parser.error("yoroi is not installed in this Python: run scripts/setup, then .venv/bin/python %s" % sys.argv[0])
 
     state = tempfile.mkdtemp(prefix="yoroi-bench-")
     env = dict(os.environ, YOROI_STATE_DIR=state)
