@@ -22,6 +22,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from checks import SSHTarget, keyboard_interactive_login
 from yoroi import lab as yoroi_lab
 from yoroi.cli import main
 from yoroi.lab.seed import PASSWORDS
@@ -34,25 +35,20 @@ RATE_WINDOW = 31  # the enrolment's RATE_LIMIT 3 30: wait it out between bursts 
 
 def login(port, user, password=None, code=None, key=None, method="keyboard-interactive"):
     """A real SSH login on 127.0.0.1:port: (authenticated, prompts seen)."""
+    if method == "keyboard-interactive":
+        return keyboard_interactive_login(SSHTarget("127.0.0.1", port), user, password, code)
     sock = socket.create_connection(("127.0.0.1", port), timeout=15)
     transport = paramiko.Transport(sock)
-    prompts = []
     try:
         transport.start_client(timeout=15)
         try:
             if method == "publickey":
                 transport.auth_publickey(user, paramiko.Ed25519Key.from_private_key_file(key))
-            elif method == "password":
-                transport.auth_password(user, password)
             else:
-                def answer(_title, _instructions, fields):
-                    prompts.extend(text.strip() for text, _echo in fields)
-                    return [(code or "") if "code" in text.lower() else (password or "") for text, _echo in fields]
-
-                transport.auth_interactive(user, answer)
+                transport.auth_password(user, password)
         except (paramiko.AuthenticationException, paramiko.BadAuthenticationType):
-            return False, prompts
-        return transport.is_authenticated(), prompts
+            return False, []
+        return transport.is_authenticated(), []
     finally:
         transport.close()
 

@@ -26,6 +26,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
+from checks import SSHTarget, login_banner
 from yoroi import lab as yoroi_lab
 from yoroi.cli import main
 from yoroi.lab.seed import PASSWORDS
@@ -63,20 +64,9 @@ def password_login(port, user, password):
         transport.close()
 
 
-def banner(port, user="alice", password="wrong"):
-    """The pre-login banner sshd sends (None when there is none)."""
-    sock = socket.create_connection(("127.0.0.1", port), timeout=15)
-    transport = paramiko.Transport(sock)
-    try:
-        transport.start_client(timeout=15)
-        try:
-            transport.auth_password(user, password)
-        except (paramiko.AuthenticationException, paramiko.BadAuthenticationType):
-            pass
-        text = transport.get_banner()
-        return text.decode() if isinstance(text, bytes) else text
-    finally:
-        transport.close()
+def banner(port):
+    """The pre-login banner sshd sends ('' when there is none)."""
+    return login_banner(SSHTarget("127.0.0.1", port))
 
 
 def openssh_login(host, *options):
