@@ -48,6 +48,27 @@ def by_control(document: dict) -> "OrderedDict[str, dict]":
     return controls
 
 
+SEED_ITEMS = {
+    "1.1": "Authentication",
+    "1.2": "Assets and patches",
+    "1.3": "Awareness",
+    "2.1": "Server logs",
+    "2.2": "Communications and access control",
+    "3.1": "Backup and recovery",
+    "3.2": "Incident procedure",
+}
+
+
+def by_seed(document: dict) -> "OrderedDict[str, dict]":
+    """Counts per item of the call for attention that the controls answer."""
+    items = OrderedDict()
+    for item in sorted(document["findings"], key=lambda f: f.get("seed", "")):
+        seed = item.get("seed") or "-"
+        row = items.setdefault(seed, {"name": SEED_ITEMS.get(seed, ""), "counts": dict.fromkeys(STATUSES, 0)})
+        row["counts"][item["status"]] += 1
+    return items
+
+
 def _counts(counts: dict) -> str:
     return "  ".join("%s %d" % (status, counts[status]) for status in STATUSES)
 
@@ -61,6 +82,10 @@ def render_text(document: dict) -> str:
         lines.append("")
         lines.append("ansible-playbook did not run:")
         lines.extend("  " + line for line in document["error"].splitlines())
+    lines.append("")
+    lines.append("By item of the call for attention:")
+    for seed, row in by_seed(document).items():
+        lines.append("  %-4s %-34s %s" % (seed, row["name"], _counts(row["counts"])))
     lines.append("")
     lines.append("By site:")
     for name, site in by_site(document).items():
@@ -111,6 +136,7 @@ def render_html(document: dict) -> str:
     return template.render(
         doc=document,
         sites=by_site(document),
+        seeds=by_seed(document),
         hosts=by_host(document),
         controls=by_control(document),
         statuses=STATUSES,

@@ -79,3 +79,11 @@ def test_controls_lists_the_catalog():
     result = CliRunner().invoke(main, ["controls", "-o", "json"])
     ids = [c["id"] for c in json.loads(result.output)]
     assert "ACC-001" in ids and len(ids) == len(set(ids))
+
+
+def test_reports_roll_up_by_item_of_the_call():
+    doc = document(["fail", "pass"])
+    assert "1.1  Authentication" in report.render_text(doc)
+    html = report.render_html(doc)
+    assert "By item of the call for attention" in html and "Authentication" in html
+    assert report.by_seed(doc)["1.1"]["counts"]["fail"] == 1
