@@ -26,6 +26,11 @@ The API is three calls, each taking the running AnsibleModule:
 
 ``read_status(token)`` reads a guard's manifest and state without changing anything.
 
+``prune(root, keep_days)`` removes finished guards (confirmed or rolled back) whose
+state is older than ``keep_days``; arm() calls it with KEEP_DAYS (30). The copies hold
+files such as /etc/shadow, old password hashes included: they are kept for a manual
+look back, not for ever. An armed guard is never pruned.
+
 States live in ``<dir>/state`` (``armed``, ``confirmed``, ``rolled_back``); the restore
 script and confirm() take the same ``flock`` on ``<dir>/lock``, so a timer firing while a
 confirmation runs can never half-restore. The timer is transient: it does not survive a
@@ -52,6 +57,7 @@ CONFIRMED = "confirmed"
 ROLLED_BACK = "rolled_back"
 STATES = (ARMED, CONFIRMED, ROLLED_BACK)
 TOKEN_RE = re.compile(r"^[0-9A-Za-z][0-9A-Za-z-]{0,63}$")
+KEEP_DAYS = 30
 MANIFEST = "manifest.json"
 SCRIPT = "restore.sh"
 
@@ -197,10 +203,31 @@ def _stop_timer(module, token):
 # --- the API ---------------------------------------------------------------------------
 
 
+def prune(root=GUARD_ROOT, keep_days=KEEP_DAYS, now=None):
+    """Remove finished guard directories older than ``keep_days``; return their tokens."""
+    now = time.time() if now is None else now
+    removed = []
+    if not os.path.isdir(root):
+        return removed
+    for token in sorted(os.listdir(root)):
+        if not TOKEN_RE.match(token):
+            continue
+        state_file = os.path.join(root, token, "state")
+        state = (_read(state_file, "") or "").strip()
+        if state not in (CONFIRMED, ROLLED_BACK):
+            continue
+        if now - os.stat(state_file).st_mtime > keep_days * 86400:
+            shutil.rmtree(os.path.join(root, token), ignore_errors=True)
+            removed.append(token)
+    return removed
+
+
+
 def arm(module, paths, reload_units, timeout, root=GUARD_ROOT):
     """Back up ``paths`` and schedule their restore in ``timeout`` seconds; see above."""
     if int(timeout) < 10:
         raise GuardError("guard timeout must be at least 10 seconds, got %s" % timeout)
+    prune(root)
     token = new_token()
     directory = guard_dir(token, root)
     os.makedirs(root, mode=0o700, exist_ok=True)

@@ -153,3 +153,20 @@ def test_short_timeouts_are_refused(tree):
 def test_unknown_token(tree):
     with pytest.raises(guard.GuardError, match="no lockout guard"):
         guard.confirm(tree["module"], "20260101T000000Z-00000000", str(tree["root"]))
+
+
+def test_prune_removes_only_old_finished_guards(tree):
+    module = tree["module"]
+    root = str(tree["root"])
+    old_done = guard.arm(module, [str(tree["existing"])], ["ssh"], 30, root)
+    guard.confirm(module, old_done["token"], root)
+    old_armed = guard.arm(module, [str(tree["existing"])], ["ssh"], 30, root)
+    fresh_done = guard.arm(module, [str(tree["existing"])], ["ssh"], 30, root)
+    guard.confirm(module, fresh_done["token"], root)
+    long_ago = os.stat(os.path.join(old_done["dir"], "state")).st_mtime - 31 * 86400
+    for armed in (old_done, old_armed):
+        os.utime(os.path.join(armed["dir"], "state"), (long_ago, long_ago))
+    assert guard.prune(root) == [old_done["token"]]
+    assert not os.path.exists(old_done["dir"])
+    assert os.path.exists(old_armed["dir"]) and os.path.exists(fresh_done["dir"])
+    assert guard.prune(root) == []
