@@ -129,6 +129,7 @@ options:
     type: bool
     default: false
 notes:
+  - On a host with no SSH server (no C(sshd)), every SSH control is reported as C(skipped) and nothing is changed.
   - Runs as root (C(become)) on hosts with systemd and OpenSSH 8.2 or later.
 """
 
@@ -178,7 +179,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yoroi.baseline.plugins.module_utils import _guard as guard
 from ansible_collections.yoroi.baseline.plugins.module_utils import _sshd as sshd
 from ansible_collections.yoroi.baseline.plugins.module_utils._files import file_diff, read_text, write_file
-from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, finding
+from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, SKIPPED, finding
 
 GROUP = "/etc/group"
 ENV = {"LC_ALL": "C"}
@@ -350,10 +351,17 @@ def main():
         extra = sshd.extra_settings(p["extra_settings"])
     except ValueError as exc:
         module.fail_json(msg=str(exc), findings=[])
+    sshd_bin = module.get_bin_path("sshd", opt_dirs=["/usr/sbin"])
+    if sshd_bin is None:
+        # No SSH server: no SSH login to harden. Said as skipped, not as a failed host,
+        # so the other concerns of the run (and its exit code) still mean something.
+        module.exit_json(changed=False, findings=[
+            finding(control, SKIPPED, "sshd: %s as configured" % ", ".join(keys), "no SSH server installed",
+                    "sshd not found; nothing to harden on this host")
+            for control, keys in sorted(sshd.CONTROL_KEYS.items())])
     if os.geteuid() != 0:
         module.fail_json(msg="sshd_hardening needs root (become: true)", findings=[])
 
-    sshd_bin = module.get_bin_path("sshd", required=True, opt_dirs=["/usr/sbin"])
     ssh_bin = module.get_bin_path("ssh", required=True)
     automation = p["automation_account"] or os.environ.get("SUDO_USER") or ""
     accounts = []

@@ -103,6 +103,7 @@ options:
     type: int
     default: 0
 notes:
+  - On a host with no SSH server (no C(sshd)) and O(sudo=false), every MFA control is reported as C(skipped) and nothing is changed.
   - Runs as root (C(become)). Needs libpam-google-authenticator installed before an apply;
     check mode plans without it and says so.
 """
@@ -486,6 +487,11 @@ def main():
     groups = params["groups"]
     if not groups:
         module.fail_json(msg="groups is empty: name at least one MFA group", findings=[])
+    if not params["sudo"] and module.get_bin_path("sshd", opt_dirs=["/usr/sbin"]) is None:
+        # No SSH server and no TOTP for sudo: there is no login this module protects.
+        module.exit_json(changed=False, enrolled=[], findings=[
+            finding(control, SKIPPED, expected, "no SSH server installed", "sshd not found; no SSH login to protect")
+            for control, expected in sorted(mfa.CONTROLS.items())])
     today = datetime.date.today()
     use_nullok = mfa.nullok(deadline, today)
     automation = params["automation_account"]

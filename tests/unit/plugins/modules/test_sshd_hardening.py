@@ -230,3 +230,14 @@ def test_bad_inputs(run_module, host, args, message):
     result, failed = run_module(sshd_hardening, dict(host["args"], **args))
     assert failed and message in result["msg"]
     assert not host["dropin"].exists()
+
+
+def test_host_without_ssh_server_is_skipped_and_untouched(run_module, host, monkeypatch):
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: None)
+    before = sorted((p, p.stat().st_mtime_ns) for p in host["etc"].rglob("*") if p.is_file())
+    result, failed = run_module(sshd_hardening, host["args"])
+    assert not failed and result["changed"] is False
+    assert sorted(f["control"] for f in result["findings"]) == ["SSH-%03d" % n for n in range(1, 13)]
+    assert {f["status"] for f in result["findings"]} == {"skipped"}
+    assert sorted((p, p.stat().st_mtime_ns) for p in host["etc"].rglob("*") if p.is_file()) == before
+    assert host["calls"] == []

@@ -10,6 +10,8 @@ import os
 
 import pytest
 
+from ansible.module_utils import basic
+
 from ansible_collections.yoroi.baseline.plugins.modules import totp_mfa as mod
 
 PAM_SSHD = "# sshd\n@include common-auth\naccount required pam_nologin.so\n"
@@ -98,6 +100,11 @@ def tree(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "Candidate", FakeCandidate)
     monkeypatch.setattr(mod, "sshd_validate", lambda module: None)
     monkeypatch.setattr(mod, "connection_address", lambda: "10.89.1.1")
+    # a host with an SSH server (the controller running the tests may have none)
+    real_bin_path = basic.AnsibleModule.get_bin_path
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
+                        lambda self, name, required=False, opt_dirs=None:
+                        "/usr/sbin/sshd" if name == "sshd" else real_bin_path(self, name, required, opt_dirs))
     reloads = []
     monkeypatch.setattr(mod, "reload_sshd", lambda module: reloads.append(1) or "reloaded")
     FakeCandidate.members = ("alice", "bob")
@@ -206,3 +213,15 @@ def test_guard_is_armed_over_the_files_that_change_only(tree, run_module, monkey
     assert "guard_token" not in again and len(armed) == 1  # nothing changes, nothing to guard
     check, failed = run_module(mod, dict(args, guard_timeout=120, deadline="2000-01-01"), check_mode=True)
     assert "guard_token" not in check and len(armed) == 1
+
+
+def test_host_without_ssh_server_is_skipped_and_untouched(tree, run_module, monkeypatch):
+    tmp_path, homes, args, reloads = tree
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: None)
+    before = sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file())
+    result, failed = run_module(mod, args)
+    assert not failed and result["changed"] is False
+    assert {f["control"]: f["status"] for f in result["findings"]} == dict.fromkeys(
+        ["MFA-001", "MFA-002", "MFA-003", "MFA-004", "MFA-005"], "skipped")
+    assert sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()) == before
+    assert reloads == []
