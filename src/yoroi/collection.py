@@ -13,28 +13,30 @@ class CollectionNotFound(RuntimeError):
     pass
 
 
-def collection_root() -> Path:
-    """The directory of yoroi.baseline: the first ansible_collections on sys.path holding it.
+def _base() -> Path:
+    """The first sys.path entry whose ansible_collections holds yoroi.baseline.
 
     An installed wheel puts it in site-packages; the test suite puts a link to the
     working tree first on sys.path.
     """
     for entry in sys.path:
-        candidate = Path(entry or ".") / "ansible_collections" / "yoroi" / "baseline"
-        if (candidate / "galaxy.yml").is_file():
-            return candidate.resolve()
+        base = Path(entry or ".")
+        if (base / "ansible_collections" / "yoroi" / "baseline" / "galaxy.yml").is_file():
+            return base
     raise CollectionNotFound(
         "the collection yoroi.baseline is not installed: run `pip install .` in the Yoroi checkout"
     )
 
 
+def collection_root() -> Path:
+    """The directory of yoroi.baseline (a link to a working tree resolved)."""
+    return (_base() / "ansible_collections" / "yoroi" / "baseline").resolve()
+
+
 def collections_path() -> str:
-    """The value for ANSIBLE_COLLECTIONS_PATH that finds this same copy of the collection."""
-    for entry in sys.path:
-        base = Path(entry or ".")
-        if (base / "ansible_collections" / "yoroi" / "baseline" / "galaxy.yml").is_file():
-            return str(base.resolve())
-    raise CollectionNotFound("the collection yoroi.baseline is not installed")
+    """The value for ANSIBLE_COLLECTIONS_PATH that finds this same copy of the collection
+    (the directory holding ansible_collections, not resolved through the link)."""
+    return str(_base().resolve())
 
 
 def playbook(name: str) -> Path:
