@@ -368,16 +368,17 @@ def _one_of(values, path, defaults):
     return errors
 
 
-def _controller_ssh(values, path, kind, supported):
+def _controller_ssh(values, path, kind, supported, defaults):
     errors = []
     if kind not in supported:
         return errors
+    usable = [name for name in defaults.get(path) or [] if name in supported[kind]]
     for label, item in resolve(values, path):
         if isinstance(item, list) and item and not set(item) & set(supported[kind]):
             errors.append(
-                "%s: the controller's OpenSSH client supports none of %s (ssh -Q %s lists: %s); the fresh "
-                "login that proves the change could not connect. Keep one it supports."
-                % (label, ", ".join(item), kind, ", ".join(supported[kind])))
+                "%s: the controller's OpenSSH client (ssh -Q %s) supports none of %s, so the fresh login "
+                "that proves the change could not connect; keep one it supports: %s"
+                % (label, kind, ", ".join(item), ", ".join(usable) or "(none of the strong ones)"))
     return errors
 
 
@@ -386,7 +387,7 @@ def _value_errors(kind, path, argument, values, raw, rules, controller):
     if kind == "one_of_default":
         return _one_of(values, path, rules.get("defaults") or {})
     if kind == "controller_ssh":
-        return _controller_ssh(values, path, argument, controller or {})
+        return _controller_ssh(values, path, argument, controller or {}, rules.get("defaults") or {})
     checks = {
         "names": name_problem,
         "addresses": address_problem,
