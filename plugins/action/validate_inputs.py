@@ -450,6 +450,15 @@ def check(values, specs, rules=None, controller=None):
     return errors
 
 
+def default_account_errors(values, ansible_user):
+    """When yoroi_automation_account is not set, the roles default it to ansible_user: that
+    name lands in sshd_config and PAM too, so it is held to the same rule."""
+    if "yoroi_automation_account" in values or not isinstance(ansible_user, str):
+        return []
+    problem = name_problem(ansible_user)
+    return ["yoroi_automation_account (its default, ansible_user): %s" % problem] if problem else []
+
+
 # --- the controller's SSH client -----------------------------------------------------------
 
 
@@ -532,6 +541,10 @@ class ActionModule(ActionBase):
                 warnings.append("could not ask the controller's SSH client (%s -Q) which algorithms it "
                                 "supports; the algorithm lists were not compared with it" % ssh)
         errors = check(values, specs, load_rules(), controller)
+        try:
+            errors += default_account_errors(values, self._templar.template(task_vars.get("ansible_user")))
+        except AnsibleError:
+            pass  # the connection reports an ansible_user it cannot use
         # Reports roll up by site: the inventory's yoroi_site, else the host's first group.
         groups = [g for g in task_vars.get("group_names", []) if g not in ("all", "ungrouped")]
         result["site"] = values.get("yoroi_site") or (groups[0] if groups else "default")

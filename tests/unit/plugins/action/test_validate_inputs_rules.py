@@ -113,6 +113,7 @@ MALFORMED = [
     ("yoroi_mfa_deadline", "next friday", "expected form"),
     ("yoroi_serial", "abc", "expected form"),
     ("yoroi_serial", "0", "expected form"),
+    ("yoroi_serial", "101%", "expected form"),
     # guard timeouts: 0 (off) or long enough to confirm a change
     ("yoroi_ssh_guard_timeout", 5, "at least 20 seconds"),
     ("yoroi_mfa_guard_timeout", 1, "at least 20 seconds"),
@@ -192,6 +193,15 @@ GOOD = [
 @pytest.mark.parametrize("name,value", GOOD)
 def test_a_sound_input_passes(specs, rules, name, value):
     assert vi.check({name: value}, specs, rules) == []
+
+
+def test_the_default_automation_account_is_held_to_the_name_rule():
+    assert vi.default_account_errors({}, "ops team") == [
+        "yoroi_automation_account (its default, ansible_user): 'ops team' contains whitespace, a newline or NUL"]
+    assert vi.default_account_errors({}, "yoroi") == []
+    assert vi.default_account_errors({}, None) == []
+    # set explicitly, the variable itself is checked by the rules
+    assert vi.default_account_errors({"yoroi_automation_account": "yoroi"}, "ops team") == []
 
 
 # --- the controller's SSH client ------------------------------------------------------------
