@@ -202,7 +202,7 @@ def _task_internals(tasks):
 
 def load_rules(root=COLLECTION_ROOT):
     """{kind: {path: argument}} merged from every role's meta/input_rules.yml and the
-    `rules:` of meta/site_variables.yml; list-valued kinds become {path: True}. The
+    `rules:` of meta/site_variables.yml; list-valued kinds become {path: owner}. The
     defaults (for one_of_default) and the internal names found in role tasks are added."""
     rules = dict((kind, {}) for kind in RULE_KINDS)
     sources = list(_role_data(root, "input_rules.yml"))
@@ -423,8 +423,8 @@ def check(values, specs, rules=None, controller=None):
         if not name.startswith("yoroi_"):
             continue
         if name in internal:
-            errors.append("%s is internal to the %s role (its tasks set it); it cannot be set from an "
-                          "inventory or -e" % (name, internal[name]))
+            errors.append("%s is internal to the %s role (the roles set it themselves); it cannot be set "
+                          "from an inventory or -e" % (name, internal[name]))
         elif name not in specs:
             close = difflib.get_close_matches(name, list(specs), n=1)
             hint = " (did you mean %s?)" % close[0] if close else ""
