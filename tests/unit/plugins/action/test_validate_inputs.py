@@ -40,7 +40,7 @@ def test_role_ranges_match_the_module_bounds():
 def test_patterns_are_enforced_naming_the_variable():
     rules = vi.load_rules()
     errors = vi.check({"yoroi_mfa_deadline": "next friday"}, vi.load_specs(), rules)
-    assert len(errors) == 1 and errors[0].startswith("yoroi_mfa_deadline does not have the expected form")
+    assert len(errors) == 1 and errors[0].startswith("yoroi_mfa_deadline: 'next friday' does not have the expected form")
     assert vi.check({"yoroi_mfa_deadline": "2027-03-31"}, vi.load_specs(), rules) == []
     assert vi.check({"yoroi_mfa_deadline": ""}, vi.load_specs(), rules) == []
 
@@ -48,4 +48,9 @@ def test_patterns_are_enforced_naming_the_variable():
 def test_every_rule_names_a_declared_variable():
     specs = vi.load_specs()
     rules = vi.load_rules()
-    assert set(rules["ranges"]) | set(rules["patterns"]) <= set(specs)
+    for kind in vi.RULE_KINDS:
+        if kind == "internal":  # also every name the role tasks register or set, declared nowhere
+            continue
+        for path in rules[kind]:
+            name = vi._parse_path(path)[0]
+            assert name in specs and name not in rules["internal"], (kind, path)

@@ -1,0 +1,338 @@
+"""The input rules (meta/input_rules.yml, plugins/action/validate_inputs.py): every
+malformed value stops the run with a message naming the variable; every default passes."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.yoroi.baseline.plugins.action import validate_inputs as vi
+
+ROOT = Path(vi.COLLECTION_ROOT)
+SSHD_RECORDED = Path(__file__).resolve().parents[1] / "module_utils" / "test_sshd_recorded.py"
+
+
+def recorded():
+    """`ssh -Q` outputs recorded on bookworm (OpenSSH 9.2) and trixie (OpenSSH 10.0)."""
+    spec = importlib.util.spec_from_file_location("sshd_recorded", SSHD_RECORDED)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def specs():
+    return vi.load_specs()
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return vi.load_rules()
+
+
+def exemption(**fields):
+    item = {"user": "yoroi", "methods": "publickey", "from": ["192.0.2.0/24"]}
+    item.update(fields)
+    return [item]
+
+
+# (variable, value, a fragment of the reason). Each alone must stop the run.
+MALFORMED = [
+    # user and group names
+    ("yoroi_automation_account", "yoroi ops", "whitespace"),
+    ("yoroi_automation_account", "yoroi\nPermitRootLogin yes", "newline"),
+    ("yoroi_automation_account", "-oProxyCommand", "not an account or group name"),
+    ("yoroi_break_glass_accounts", ["breakglass", "adm*"], "wildcard"),
+    ("yoroi_break_glass_accounts", ["ALL"], "pam_access keyword"),
+    ("yoroi_protected_accounts", ["!root"], "negates"),
+    ("yoroi_protected_accounts", ["a,b"], "separates sshd pattern lists"),
+    ("yoroi_ssh_allow_groups", ["ssh-users", "wheel "], "whitespace"),
+    ("yoroi_ssh_allow_groups", ["ssh?users"], "wildcard"),
+    ("yoroi_ssh_allow_groups", ["LOCAL"], "pam_access keyword"),
+    ("yoroi_ssh_allow_group_members", ["alice@10.0.0.1"], "user@host"),
+    ("yoroi_ssh_allow_group_members", ["x" * 33], "at most 32"),
+    ("yoroi_mfa_groups", ["mfa-users", "[ab]"], "wildcard"),
+    ("yoroi_mfa_groups", ["(admins)"], "parentheses"),
+    ("yoroi_mfa_groups", ["except"], "pam_access keyword"),
+    # MFA exemptions
+    ("yoroi_mfa_exemptions", exemption(user="ALL"), "pam_access keyword"),
+    ("yoroi_mfa_exemptions", exemption(user="all"), "pam_access keyword"),
+    ("yoroi_mfa_exemptions", exemption(user="ops:dev"), "field separator"),
+    ("yoroi_mfa_exemptions", exemption(**{"from": ["0.0.0.0/0"]}), "every address"),
+    ("yoroi_mfa_exemptions", exemption(**{"from": ["::/0"]}), "every address"),
+    ("yoroi_mfa_exemptions", exemption(**{"from": ["10.0.0.5/8"]}), "host bits set; the network is 10.0.0.0/8"),
+    ("yoroi_mfa_exemptions", exemption(**{"from": ["vpn.example.org"]}), "not an IP address"),
+    ("yoroi_mfa_exemptions", exemption(**{"from": ["10.0.0.0/8 192.0.2.1"]}), "not an IP address"),
+    ("yoroi_mfa_exemptions", exemption(**{"from": ["10.0.0.0/33"]}), "not an IP address"),
+    ("yoroi_mfa_exemptions", exemption(methods="publickey,otp"), "expected form"),
+    ("yoroi_mfa_exemptions", exemption(methods="publickey keyboard-interactive"), "expected form"),
+    # paths
+    ("yoroi_accounts_archive_dir", "/home", "shared system directory"),
+    ("yoroi_accounts_archive_dir", "/var/backups", "shared system directory"),
+    ("yoroi_accounts_archive_dir", "/", "shared system directory"),
+    ("yoroi_accounts_archive_dir", "/etc", "shared system directory"),
+    ("yoroi_accounts_archive_dir", "/root", "shared system directory"),
+    ("yoroi_accounts_archive_dir", "/var/lib/mysql", "belongs to some package"),
+    ("yoroi_accounts_archive_dir", "/tmp/archives", "under /tmp"),
+    ("yoroi_accounts_archive_dir", "/home/alice/archives", "under /home"),
+    ("yoroi_accounts_archive_dir", "var/backups/yoroi", "not an absolute path"),
+    ("yoroi_accounts_archive_dir", "/var/backups/yoroi/../../../home", "not normalized"),
+    ("yoroi_accounts_archive_dir", "~/archives", "not an absolute path"),
+    ("yoroi_accounts_archive_dir", "/var/backups/$USER", "not expanded on the host"),
+    ("yoroi_accounts_nologin_shell", "/bin/bash", "expected form"),
+    ("yoroi_accounts_nologin_shell", "nologin", "not an absolute path"),
+    ("yoroi_ssh_banner_path", "/etc/issue.net\nPermitRootLogin yes", "newline"),
+    ("yoroi_ssh_banner_path", "/etc/shadow", "expected form"),
+    ("yoroi_ssh_banner_path", "/etc/ssh/sshd_config", "expected form"),
+    ("yoroi_ssh_banner_path", "/etc/./issue.net", "not normalized"),
+    ("yoroi_mfa_enrollment_dir", "/home", "shared system directory"),
+    ("yoroi_mfa_enrollment_dir", "~", "home directory itself"),
+    ("yoroi_mfa_enrollment_dir", "/tmp/otp", "another user can create it first"),
+    ("yoroi_mfa_enrollment_dir", "~/../otp", "not normalized"),
+    ("yoroi_mfa_enrollment_dir", "otp", "not an absolute path"),
+    # free text that lands in config lines
+    ("yoroi_ssh_extra_settings", {"AllowUsers": "alice\nPermitRootLogin yes"}, "newline"),
+    ("yoroi_ssh_extra_settings", {"PermitRootLogin yes\nX": "y"}, "not an sshd_config keyword"),
+    ("yoroi_ssh_extra_settings", {"Match": "User alice"}, "not allowed in the drop-in"),
+    ("yoroi_ssh_extra_settings", {"Ciphers": "3des-cbc"}, "managed by the role"),
+    ("yoroi_ssh_extra_settings", {"permitrootlogin": "yes"}, "managed by the role"),
+    ("yoroi_ssh_service_name", "ssh\nExecStart=/bin/sh", "newline"),
+    ("yoroi_ssh_service_name", "--force", "expected form"),
+    ("yoroi_ssh_banner_text", "Authorized use only\x00", "control character"),
+    ("yoroi_mfa_issuer", "Yoroi\r\nX", "newline"),
+    ("yoroi_site_contact", "desk@example.org\nPermitRootLogin yes", "newline"),
+    ("yoroi_site", "hq\nPermitRootLogin yes", "newline"),
+    ("yoroi_timezone", "Asia/Tokyo\n", "newline"),
+    ("yoroi_maintenance_window", "Sun\r01:00", "newline"),
+    ("yoroi_lab_container", "lab\x1b[2J", "control character"),
+    ("yoroi_lab_release", "bookworm\n", "newline"),
+    ("yoroi_mfa_deadline", "next friday", "expected form"),
+    ("yoroi_serial", "abc", "expected form"),
+    ("yoroi_serial", "0", "expected form"),
+    ("yoroi_serial", "101%", "expected form"),
+    # guard timeouts: 0 (off) or long enough to confirm a change
+    ("yoroi_ssh_guard_timeout", 5, "at least 20 seconds"),
+    ("yoroi_mfa_guard_timeout", 1, "at least 20 seconds"),
+    ("yoroi_password_policy_guard_timeout", 19, "at least 20 seconds"),
+    ("yoroi_accounts_guard_timeout", 10, "at least 20 seconds"),
+    ("yoroi_ssh_guard_timeout", -1, "must be from 0 to 3600"),
+    # only the algorithms the role considers strong
+    ("yoroi_ssh_ciphers", ["aes256-gcm@openssh.com", "3des-cbc"], "3des-cbc not among the strong ones"),
+    ("yoroi_ssh_macs", ["hmac-md5"], "not among the strong ones"),
+    ("yoroi_ssh_kex_algorithms", ["curve25519-sha256", "diffie-hellman-group1-sha1"], "not among the strong ones"),
+    ("yoroi_ssh_kex_algorithms", [], "is empty"),
+    # variables internal to the roles
+    ("yoroi_lockout_guard_timeout", 1, "internal to the lockout_guard role"),
+    ("yoroi_lockout_guard_token", "x", "internal to the lockout_guard role"),
+    ("yoroi_lockout_guard_change", "sshd", "internal to the lockout_guard role"),
+    ("yoroi_ssh_result", {"guard_token": "x"}, "internal to the ssh role"),
+    ("yoroi_mfa_new_secrets", {"results": []}, "internal to the mfa role"),
+    ("yoroi_lockout_guard_login", {}, "internal to the lockout_guard role"),
+]
+
+
+def test_the_table_is_large_and_covers_every_rule_kind(rules):
+    assert len(MALFORMED) >= 40
+    listed = set(vi._parse_path(path)[0] for kind in vi.RULE_KINDS if kind not in ("ranges", "internal", "controller_ssh")
+                 for path in rules[kind])
+    assert listed <= set(case[0] for case in MALFORMED)
+
+
+@pytest.mark.parametrize("name,value,reason", MALFORMED, ids=["%s-%d" % (c[0], i) for i, c in enumerate(MALFORMED)])
+def test_a_malformed_input_is_refused_naming_the_variable(specs, rules, name, value, reason):
+    errors = vi.check({name: value}, specs, rules)
+    assert errors, "%s=%r passed" % (name, value)
+    assert all(error.startswith(name) for error in errors), errors
+    assert any(reason in error for error in errors), errors
+
+
+def role_defaults():
+    values = {}
+    for path in sorted(ROOT.glob("roles/*/defaults/main.yml")):
+        values.update(yaml.safe_load(path.read_text()) or {})
+    return values
+
+
+def test_every_role_default_passes(specs, rules):
+    values = role_defaults()
+    values["yoroi_automation_account"] = "yoroi"  # the default is a template of ansible_user
+    assert vi.check(values, specs, rules) == []
+
+
+def test_the_documented_defaults_equal_the_role_defaults():
+    defaults = vi.load_defaults()
+    for name, value in role_defaults().items():
+        assert defaults[name] == value, name
+
+
+GOOD = [
+    ("yoroi_mfa_exemptions", [{"user": "yoroi", "methods": "publickey", "from": ["127.0.0.1", "10.0.0.0/8", "2001:db8::/32"]}]),
+    ("yoroi_mfa_exemptions", [{"user": "svc.backup", "methods": "publickey,password"}]),
+    ("yoroi_accounts_archive_dir", "/var/backups/yoroi/accounts"),
+    ("yoroi_accounts_archive_dir", "/var/lib/yoroi-archives"),
+    ("yoroi_accounts_archive_dir", "/srv/backups/accounts"),
+    ("yoroi_accounts_nologin_shell", "/bin/false"),
+    ("yoroi_ssh_banner_path", "/etc/ssh/yoroi-banner"),
+    ("yoroi_mfa_enrollment_dir", "~/.local/state/yoroi/mfa"),
+    ("yoroi_mfa_enrollment_dir", "/tmp/pytest-of-root/pytest-1/otp0"),
+    ("yoroi_ssh_extra_settings", {"AllowUsers": "nobody", "PasswordAuthentication": False, "MaxSessions": 4}),
+    ("yoroi_ssh_guard_timeout", 0),
+    ("yoroi_ssh_guard_timeout", 20),
+    ("yoroi_ssh_kex_algorithms", ["sntrup761x25519-sha512@openssh.com", "curve25519-sha256"]),
+    ("yoroi_ssh_allow_groups", ["ssh-users", "Domain_Admins", "_ops"]),
+    ("yoroi_serial", "25%"),
+    ("yoroi_serial", "3"),
+    ("yoroi_ssh_banner_text", "Line one\n\tLine two\n"),
+]
+
+
+@pytest.mark.parametrize("name,value", GOOD)
+def test_a_sound_input_passes(specs, rules, name, value):
+    assert vi.check({name: value}, specs, rules) == []
+
+
+def test_the_default_automation_account_is_held_to_the_name_rule():
+    assert vi.default_account_errors({}, "ops team") == [
+        "yoroi_automation_account (its default, ansible_user): 'ops team' contains whitespace, a newline or NUL"]
+    assert vi.default_account_errors({}, "yoroi") == []
+    assert vi.default_account_errors({}, None) == []
+    # set explicitly, the variable itself is checked by the rules
+    assert vi.default_account_errors({"yoroi_automation_account": "yoroi"}, "ops team") == []
+
+
+# --- the controller's SSH client ------------------------------------------------------------
+
+
+def supported(release):
+    data = recorded()
+    prefix = release.upper() + "_Q_"
+    return dict((kind, vi.parse_ssh_query(getattr(data, prefix + kind.upper()))) for kind in ("cipher", "mac", "kex"))
+
+
+def test_a_kex_list_the_controller_cannot_use_is_refused(specs, rules):
+    # the trixie host offers mlkem768x25519-sha256; a bookworm controller's OpenSSH 9.2 does not
+    values = {"yoroi_ssh_kex_algorithms": ["mlkem768x25519-sha256"]}
+    assert vi.check(values, specs, rules, supported("trixie")) == []
+    errors = vi.check(values, specs, rules, supported("bookworm"))
+    assert len(errors) == 1
+    assert errors[0] == (
+        "yoroi_ssh_kex_algorithms: the controller's OpenSSH client (ssh -Q kex) supports none of mlkem768x25519-sha256, "
+        "so the fresh login that proves the change could not connect; keep one it supports: sntrup761x25519-sha512, "
+        "sntrup761x25519-sha512@openssh.com, curve25519-sha256, curve25519-sha256@libssh.org, ecdh-sha2-nistp521, "
+        "ecdh-sha2-nistp384, ecdh-sha2-nistp256, diffie-hellman-group18-sha512, diffie-hellman-group16-sha512, "
+        "diffie-hellman-group-exchange-sha256, diffie-hellman-group14-sha256")
+
+
+def test_one_algorithm_the_controller_has_is_enough(specs, rules):
+    values = {"yoroi_ssh_kex_algorithms": ["mlkem768x25519-sha256", "curve25519-sha256"],
+              "yoroi_ssh_ciphers": ["chacha20-poly1305@openssh.com"], "yoroi_ssh_macs": ["hmac-sha2-256-etm@openssh.com"]}
+    assert vi.check(values, specs, rules, supported("bookworm")) == []
+
+
+def test_ciphers_and_macs_are_compared_too(specs, rules):
+    controller = supported("bookworm")
+    controller["cipher"] = [c for c in controller["cipher"] if "gcm" not in c]
+    controller["mac"] = ["hmac-sha1"]
+    errors = vi.check({"yoroi_ssh_ciphers": ["aes256-gcm@openssh.com"], "yoroi_ssh_macs": ["hmac-sha2-512"]},
+                      specs, rules, controller)
+    assert [e.split(":")[0] for e in errors] == ["yoroi_ssh_ciphers", "yoroi_ssh_macs"]
+
+
+def test_without_an_ssh_connection_the_controller_is_not_asked(specs, rules):
+    assert vi.check({"yoroi_ssh_kex_algorithms": ["mlkem768x25519-sha256"]}, specs, rules, None) == []
+
+
+class Proc(object):
+    def __init__(self, stdout, returncode=0):
+        self.stdout, self.returncode = stdout, returncode
+
+
+def test_ssh_query_is_asked_once_per_run(tmp_path):
+    data = recorded()
+    calls = []
+
+    def run(argv, **_kwargs):
+        calls.append(argv)
+        return Proc(getattr(data, "BOOKWORM_Q_" + argv[-1].upper()))
+
+    first = vi.cached_ssh_query("/usr/bin/ssh", str(tmp_path), run)
+    second = vi.cached_ssh_query("/usr/bin/ssh", str(tmp_path), run)
+    assert first == second == supported("bookworm")
+    assert calls == [["/usr/bin/ssh", "-Q", "cipher"], ["/usr/bin/ssh", "-Q", "mac"], ["/usr/bin/ssh", "-Q", "kex"]]
+
+
+def test_a_client_that_cannot_be_asked_gives_none(tmp_path):
+    assert vi.query_ssh("ssh", lambda argv, **kw: Proc("", 255)) is None
+    assert vi.cached_ssh_query(str(tmp_path / "no-such-ssh"), str(tmp_path)) is None
+
+
+class Connection(object):
+    def __init__(self, transport, executable=None):
+        self.transport, self.executable = transport, executable
+
+    def get_option(self, name):
+        assert name == "ssh_executable"
+        if self.executable is None:
+            raise KeyError(name)
+        return self.executable
+
+
+def test_only_the_ssh_connection_asks_the_client():
+    assert vi.ssh_client(Connection("ssh", "/opt/ssh/bin/ssh")) == "/opt/ssh/bin/ssh"
+    assert vi.ssh_client(Connection("ssh")) == "ssh"
+    assert vi.ssh_client(Connection("local")) is None
+    assert vi.ssh_client(Connection("containers.podman.podman")) is None
+    assert vi.ssh_client(None) is None
+
+
+# --- the whole play: stopped before any host task -------------------------------------------
+
+FAKE_SSH = """#!/bin/sh
+# ssh -Q as a bookworm controller (OpenSSH 9.2) answers it; anything else fails
+[ "$1" = "-Q" ] || exit 255
+case "$2" in
+  cipher) printf '%s' "$CIPHER" ;; mac) printf '%s' "$MAC" ;; kex) printf '%s' "$KEX" ;;
+  *) exit 1 ;;
+esac
+"""
+
+
+def playbook(tmp_path, extra, connection="ssh"):
+    data = recorded()
+    fake = tmp_path / "ssh"
+    fake.write_text(FAKE_SSH)
+    fake.chmod(0o755)
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"unreachable-host": {
+        "ansible_host": "127.0.0.1", "ansible_port": 9, "ansible_connection": connection,
+        "ansible_ssh_executable": str(fake), "yoroi_break_glass_accounts": ["breakglass"]}}}}))
+    env = dict(os.environ, CIPHER=data.BOOKWORM_Q_CIPHER, MAC=data.BOOKWORM_Q_MAC, KEX=data.BOOKWORM_Q_KEX,
+               ANSIBLE_LOCAL_TEMP=str(tmp_path / "local"), ANSIBLE_NOCOLOR="1")
+    playbook = ROOT / "playbooks" / "site.yml"
+    import json
+    return subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), str(playbook), "-i", str(inventory),
+         "--check", "-e", json.dumps(extra), "--tags", "no-role-runs"],
+        capture_output=True, text=True, env=env, timeout=300)
+
+
+def test_the_play_stops_before_any_host_task_naming_the_variable(tmp_path):
+    proc = playbook(tmp_path, {"yoroi_mfa_exemptions": [{"user": "ALL", "from": ["10.0.0.0/8"]}]}, connection="local")
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "yoroi_mfa_exemptions[0].user: 'ALL' is a pam_access keyword" in out, out
+    assert "ok=0" in out and "failed=1" in out, out
+
+
+def test_the_play_refuses_a_kex_list_the_controller_lacks_over_ssh(tmp_path):
+    proc = playbook(tmp_path, {"yoroi_ssh_kex_algorithms": ["mlkem768x25519-sha256"]})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "yoroi_ssh_kex_algorithms: the controller's OpenSSH client (ssh -Q kex) supports none of mlkem768x25519-sha256" in out, out
+    # and a list it can use passes, without connecting to the host
+    proc = playbook(tmp_path, {"yoroi_ssh_kex_algorithms": ["mlkem768x25519-sha256", "curve25519-sha256"]})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
