@@ -6,12 +6,15 @@ and from the play stats, never from printed text.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import sys
+import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable
 
 from yoroi import collection
@@ -119,6 +122,46 @@ def _enrich(findings: list[dict], hosts: dict) -> list[dict]:
     return enriched
 
 
+class AnsibleNotFound(RuntimeError):
+    pass
+
+
+def ansible_bin_dir() -> str:
+    """The directory of the ansible-playbook installed with the ansible-core this Python
+    imports (a venv's bin, ~/.local/bin, ...): the caller's PATH need not contain it."""
+    candidates = []
+    try:
+        for item in importlib.metadata.distribution("ansible-core").files or ():
+            if item.name == "ansible-playbook":
+                candidates.append(Path(os.path.normpath(item.locate())).parent)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    candidates += [Path(sysconfig.get_path("scripts")), Path(sys.executable).parent]
+    for directory in candidates:
+        if os.access(directory / "ansible-playbook", os.X_OK):
+            return str(directory)
+    raise AnsibleNotFound(
+        "ansible-playbook is not installed beside %s: run `pip install .` in the Yoroi checkout"
+        % sys.executable
+    )
+
+
+def ansible_environment() -> dict:
+    """Variables ansible-playbook runs with: this Python's Ansible programs first on PATH
+    (ansible-runner starts `ansible-playbook` by name, and it starts its own helpers and
+    ssh the same way), then the caller's PATH (or the system default)."""
+    path = [ansible_bin_dir()] + os.environ.get("PATH", os.defpath).split(os.pathsep)
+    return {
+        "PATH": os.pathsep.join(dict.fromkeys(entry for entry in path if entry)),
+        "ANSIBLE_COLLECTIONS_PATH": collection.collections_path(),
+        "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_NOCOLOR": "True",
+        "ANSIBLE_DEPRECATION_WARNINGS": "False",
+    }
+
+
 def local_inventory() -> dict:
     """The embedded default: this machine, read-only, as the current user."""
     host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
@@ -142,14 +185,7 @@ def run(request: RunRequest, progress: Callable[[str], None] | None = None) -> d
         cmdline.insert(0, "--check")
     started = _now()
     with tempfile.TemporaryDirectory(prefix="yoroi-run-") as private:
-        envvars = {
-            "ANSIBLE_COLLECTIONS_PATH": collection.collections_path(),
-            "ANSIBLE_PIPELINING": "True",
-            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s",
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            "ANSIBLE_NOCOLOR": "True",
-            "ANSIBLE_DEPRECATION_WARNINGS": "False",
-        }
+        envvars = ansible_environment()
         result = ansible_runner.run(
             private_data_dir=private,
             playbook=str(collection.playbook("site")),

@@ -82,7 +82,7 @@ def execute(mode: str, flags: dict, tags, reports, extra_vars, quiet: bool, conf
         )
         progress = None if quiet or settings.output == "json" else (lambda line: click.echo(line, err=True))
         document = runner.run(request, progress)
-    except (SettingsError, CollectionNotFound, ValueError) as exc:
+    except (SettingsError, CollectionNotFound, runner.AnsibleNotFound, ValueError) as exc:
         click.echo("yoroi: %s" % exc, err=True)
         sys.exit(findings.EXIT_ERROR)
     saved = findings.save(document, settings.runs_dir)
