@@ -80,7 +80,7 @@ def render_text(document: dict) -> str:
     lines.append("  %s" % _counts(document["summary"]))
     if document.get("error"):
         lines.append("")
-        lines.append("ansible-playbook did not run:")
+        lines.append("Error:")
         lines.extend("  " + line for line in document["error"].splitlines())
     lines.append("")
     lines.append("By item of the call for attention:")
