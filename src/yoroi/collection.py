@@ -57,6 +57,11 @@ def catalog() -> dict:
     return {control["id"]: control for control in _catalog_file()["controls"]}
 
 
+def seed_items() -> dict:
+    """{seed item id: name} (1.1 Authentication, ...) from controls/catalog.yml."""
+    return {str(key): name for key, name in _catalog_file()["seed_items"].items()}
+
+
 @lru_cache(maxsize=1)
 def concerns() -> list:
     """The roles the baseline (playbooks/site.yml) runs, in order; each is tagged with
