@@ -16,7 +16,8 @@ from yoroi.settings import SettingsError, resolve
 @click.option("--run", "run_file", type=click.Path(exists=True, dir_okay=False), help="A saved run (default: the last one).")
 @click.option("-w", "--write", "target", type=click.Path(dir_okay=False),
               help="Write to this file (0600) instead of stdout.")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="Settings file, for state_dir (default ./yoroi.yml, ./.yoroi.yml or ~/.config/yoroi/config.yml).")
 def report(fmt, run_file, target, config_file):
     """Render the last run (or --run FILE) as text, JSON, HTML or JUnit XML.
 
