@@ -213,7 +213,8 @@ def test_readme_first_command_from_a_clean_clone_with_a_plain_path(tmp_path):
     (uncommitted edits of tracked files included), from a shell whose PATH holds only
     /usr/bin:/bin: the audit of this machine reaches it and evaluates controls."""
     clone = tmp_path / "yoroi"
-    git = ["git", "-C", str(REPO)]
+    # stash create writes a commit object: give it an identity where git has none
+    git = ["git", "-C", str(REPO), "-c", "user.name=yoroi-test", "-c", "user.email=yoroi-test@localhost"]
     revision = subprocess.run(git + ["stash", "create"], capture_output=True, text=True, check=True).stdout.strip()
     revision = revision or subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True,
                                           check=True).stdout.strip()
