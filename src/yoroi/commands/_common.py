@@ -121,6 +121,8 @@ def prepare(mode: str, flags: dict, tags, reports, extra_vars, config_file, limi
             report.format_for(path)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--report")
+        if not Path(path).absolute().parent.is_dir():
+            raise click.BadParameter("%s: no such directory" % Path(path).absolute().parent, param_hint="--report")
     request = runner.RunRequest(
         mode=mode,
         inventory=inventory,

@@ -50,6 +50,7 @@ def invoke(tmp_path, *args):
     ["audit", "-o", "yaml"],
     ["audit", "-e", "novalue"],
     ["audit", "--report", "out.pdf"],
+    ["audit", "--report", "/nonexistent/out.html"],
     ["audit", "--config", "/nonexistent/yoroi.yml"],
     ["audit", "-t", "acounts"],
     ["apply", "--yes"],
