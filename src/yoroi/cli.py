@@ -1,22 +1,50 @@
 """The yoroi command: audit, apply, report, controls, lab."""
 
+from contextlib import contextmanager
+
 import click
 
 from yoroi import __version__
+from yoroi.commands._common import EXIT_CODES_HELP
 from yoroi.commands.apply import apply
 from yoroi.commands.audit import audit
 from yoroi.commands.controls import controls
 from yoroi.commands.lab import lab
 from yoroi.commands.report import report
+from yoroi.findings import EXIT_USAGE
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@contextmanager
+def _usage_exit_code():
+    """click exits 2 on a usage error, the code of "drift found": give it its own."""
+    try:
+        yield
+    except click.UsageError as exc:
+        exc.exit_code = EXIT_USAGE
+        raise
+
+
+class YoroiGroup(click.Group):
+    """A click group whose usage errors (its own and its subcommands') exit EXIT_USAGE."""
+
+    def make_context(self, *args, **kwargs):
+        with _usage_exit_code():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _usage_exit_code():
+            return super().invoke(ctx)
+
+
+@click.group(cls=YoroiGroup, context_settings={"help_option_names": ["-h", "--help"]},
+             epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="yoroi")
 def main():
     """Yoroi: one security baseline for server fleets, head office and branches alike.
 
     `yoroi audit` reports drift (check mode, nothing changes); `yoroi apply` fixes it with
-    the same roles; `yoroi report` renders the last run again.
+    the same roles; `yoroi report` renders a saved run again; `yoroi controls` lists the
+    control catalog; `yoroi lab` runs disposable Debian hosts to try it on.
     """
 
 

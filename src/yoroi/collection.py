@@ -47,8 +47,26 @@ def playbook(name: str) -> Path:
 
 
 @lru_cache(maxsize=1)
+def _catalog_file() -> dict:
+    with open(collection_root() / "controls" / "catalog.yml") as handle:
+        return yaml.safe_load(handle)
+
+
 def catalog() -> dict:
     """{control id: control} from controls/catalog.yml."""
-    with open(collection_root() / "controls" / "catalog.yml") as handle:
-        data = yaml.safe_load(handle)
-    return {control["id"]: control for control in data["controls"]}
+    return {control["id"]: control for control in _catalog_file()["controls"]}
+
+
+def seed_items() -> dict:
+    """{seed item id: name} (1.1 Authentication, ...) from controls/catalog.yml."""
+    return {str(key): name for key, name in _catalog_file()["seed_items"].items()}
+
+
+@lru_cache(maxsize=1)
+def concerns() -> list:
+    """The roles the baseline (playbooks/site.yml) runs, in order; each is tagged with
+    its name, so these are the values `--tags` takes."""
+    with open(playbook("site")) as handle:
+        plays = yaml.safe_load(handle)
+    return [entry["role"].rsplit(".", 1)[-1] if isinstance(entry, dict) else str(entry).rsplit(".", 1)[-1]
+            for play in plays for entry in play.get("roles") or []]

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 STATUSES = ("pass", "fail", "fixed", "error", "skipped")
 EXIT_COMPLIANT = 0
 EXIT_ERROR = 1
 EXIT_DRIFT = 2
+EXIT_USAGE = 64  # sysexits EX_USAGE: a wrong option, value or file name; nothing was run
+EXIT_CODES = (
+    (EXIT_COMPLIANT, "compliant: every control evaluated passed or was fixed"),
+    (EXIT_ERROR, "error: a host unreachable or failed, a control in error, no control run"),
+    (EXIT_DRIFT, "drift found: a control failed"),
+    (EXIT_USAGE, "usage error: a wrong option, value or file; nothing was run"),
+)
 
 
 def summarize(findings: list[dict]) -> dict:
@@ -27,11 +35,31 @@ def exit_code(document: dict) -> int:
         return EXIT_ERROR
     if not document["hosts"]:
         return EXIT_ERROR
+    if not document["findings"]:
+        # a run that evaluated nothing proves nothing: never "compliant"
+        return EXIT_ERROR
     if document["summary"].get("error"):
         return EXIT_ERROR
     if document["summary"].get("fail"):
         return EXIT_DRIFT
     return EXIT_COMPLIANT
+
+
+def write_private(path, text: str) -> None:
+    """Write a file readable by its owner only (0600): runs and reports list weak accounts,
+    exemptions and networks. A new file is made beside the target (O_EXCL, 0600) and
+    renamed over it, so a symlink at the target is replaced, never followed, and an
+    existing file with a wider mode ends 0600."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".%s." % path.name, suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def save(document: dict, runs_dir: Path) -> Path:
@@ -40,12 +68,9 @@ def save(document: dict, runs_dir: Path) -> Path:
     os.chmod(runs_dir, 0o700)
     stamp = document["started"].replace(":", "").replace("-", "").replace("+0000", "Z")
     path = runs_dir / ("%s-%s.json" % (stamp, document["mode"]))
+    text = json.dumps(document, indent=2, sort_keys=True)
     for target in (path, runs_dir / "last.json"):
-        tmp = target.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(document, handle, indent=2, sort_keys=True)
-        os.replace(tmp, target)
+        write_private(target, text)
     return path
 
 

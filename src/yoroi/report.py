@@ -8,6 +8,7 @@ from xml.etree import ElementTree as ET
 
 import jinja2
 
+from yoroi import collection
 from yoroi.findings import STATUSES
 
 FORMATS = ("text", "json", "html", "junit")
@@ -48,23 +49,20 @@ def by_control(document: dict) -> "OrderedDict[str, dict]":
     return controls
 
 
-SEED_ITEMS = {
-    "1.1": "Authentication",
-    "1.2": "Assets and patches",
-    "1.3": "Awareness",
-    "2.1": "Server logs",
-    "2.2": "Communications and access control",
-    "3.1": "Backup and recovery",
-    "3.2": "Incident procedure",
-}
+def _seed_names() -> dict:
+    try:
+        return collection.seed_items()
+    except (collection.CollectionNotFound, OSError, KeyError):
+        return {}
 
 
 def by_seed(document: dict) -> "OrderedDict[str, dict]":
     """Counts per item of the call for attention that the controls answer."""
+    names = _seed_names()
     items = OrderedDict()
     for item in sorted(document["findings"], key=lambda f: f.get("seed", "")):
         seed = item.get("seed") or "-"
-        row = items.setdefault(seed, {"name": SEED_ITEMS.get(seed, ""), "counts": dict.fromkeys(STATUSES, 0)})
+        row = items.setdefault(seed, {"name": names.get(seed, ""), "counts": dict.fromkeys(STATUSES, 0)})
         row["counts"][item["status"]] += 1
     return items
 
@@ -80,7 +78,7 @@ def render_text(document: dict) -> str:
     lines.append("  %s" % _counts(document["summary"]))
     if document.get("error"):
         lines.append("")
-        lines.append("ansible-playbook did not run:")
+        lines.append("Error:")
         lines.extend("  " + line for line in document["error"].splitlines())
     lines.append("")
     lines.append("By item of the call for attention:")

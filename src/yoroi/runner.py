@@ -6,12 +6,15 @@ and from the play stats, never from printed text.
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
 import sys
+import sysconfig
 import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Callable
 
 from yoroi import collection
@@ -119,6 +122,46 @@ def _enrich(findings: list[dict], hosts: dict) -> list[dict]:
     return enriched
 
 
+class AnsibleNotFound(RuntimeError):
+    pass
+
+
+def ansible_bin_dir() -> str:
+    """The directory of the ansible-playbook installed with the ansible-core this Python
+    imports (a venv's bin, ~/.local/bin, ...): the caller's PATH need not contain it."""
+    candidates = []
+    try:
+        for item in importlib.metadata.distribution("ansible-core").files or ():
+            if item.name == "ansible-playbook":
+                candidates.append(Path(os.path.normpath(item.locate())).parent)
+    except importlib.metadata.PackageNotFoundError:
+        pass
+    candidates += [Path(sysconfig.get_path("scripts")), Path(sys.executable).parent]
+    for directory in candidates:
+        if os.access(directory / "ansible-playbook", os.X_OK):
+            return str(directory)
+    raise AnsibleNotFound(
+        "ansible-playbook is not installed beside %s: run `pip install .` in the Yoroi checkout"
+        % sys.executable
+    )
+
+
+def ansible_environment() -> dict:
+    """Variables ansible-playbook runs with: this Python's Ansible programs first on PATH
+    (ansible-runner starts `ansible-playbook` by name, and it starts its own helpers and
+    ssh the same way), then the caller's PATH (or the system default)."""
+    path = [ansible_bin_dir()] + os.environ.get("PATH", os.defpath).split(os.pathsep)
+    return {
+        "PATH": os.pathsep.join(dict.fromkeys(entry for entry in path if entry)),
+        "ANSIBLE_COLLECTIONS_PATH": collection.collections_path(),
+        "ANSIBLE_PIPELINING": "True",
+        "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s",
+        "ANSIBLE_RETRY_FILES_ENABLED": "False",
+        "ANSIBLE_NOCOLOR": "True",
+        "ANSIBLE_DEPRECATION_WARNINGS": "False",
+    }
+
+
 def local_inventory() -> dict:
     """The embedded default: this machine, read-only, as the current user."""
     host = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
@@ -127,14 +170,38 @@ def local_inventory() -> dict:
     return {"all": {"hosts": {"localhost": host}}}
 
 
+# ansible-playbook's exit codes after a complete play: 0 ok, 2 a host failed, 4 a host unreachable
+PLAY_COMPLETED = (0, 2, 4)
+NOTHING_EVALUATED = "no control was evaluated"
+
+
+def _why_stopped(stdout: str) -> list[str]:
+    """Ansible's own error lines when it printed any (not the traceback after them), else
+    the last lines it printed."""
+    lines = stdout.splitlines()
+    errors = [line for line in lines if line.startswith(("[ERROR]", "ERROR!"))]
+    return errors[-5:] or lines[-15:]
+
+
+def _unevaluated(hosts: dict, findings: list[dict]) -> list[str]:
+    """Reached hosts ("ok") without a single finding: nothing there was checked, so the
+    host is failed, never compliant. Returns their names."""
+    evaluated = {item.get("host") for item in findings}
+    names = [name for name, host in hosts.items() if host["status"] == "ok" and name not in evaluated]
+    for name in names:
+        hosts[name]["status"] = "failed"
+        hosts[name]["errors"].append("%s on this host" % NOTHING_EVALUATED)
+    return names
+
+
 def run(request: RunRequest, progress: Callable[[str], None] | None = None) -> dict:
     import ansible_runner  # imported here: it is slow to import and not needed by `report`
 
     collector = EventCollector(progress)
     extra_vars = dict(request.extra_vars)
-    inventory = request.inventory
-    if inventory is None:
-        inventory = local_inventory()
+    # A list goes to ansible-playbook as `-i VALUE`; a string that ansible-runner does not
+    # find in its private directory would become the text of an inventory instead.
+    inventory = [request.inventory] if request.inventory is not None else local_inventory()
     if request.serial:
         extra_vars["yoroi_serial"] = request.serial
     cmdline = ["--diff"]
@@ -142,14 +209,6 @@ def run(request: RunRequest, progress: Callable[[str], None] | None = None) -> d
         cmdline.insert(0, "--check")
     started = _now()
     with tempfile.TemporaryDirectory(prefix="yoroi-run-") as private:
-        envvars = {
-            "ANSIBLE_COLLECTIONS_PATH": collection.collections_path(),
-            "ANSIBLE_PIPELINING": "True",
-            "ANSIBLE_SSH_ARGS": "-o ControlMaster=auto -o ControlPersist=120s",
-            "ANSIBLE_RETRY_FILES_ENABLED": "False",
-            "ANSIBLE_NOCOLOR": "True",
-            "ANSIBLE_DEPRECATION_WARNINGS": "False",
-        }
         result = ansible_runner.run(
             private_data_dir=private,
             playbook=str(collection.playbook("site")),
@@ -158,17 +217,28 @@ def run(request: RunRequest, progress: Callable[[str], None] | None = None) -> d
             tags=",".join(request.tags) if request.tags else None,
             forks=request.forks,
             extravars=extra_vars,
-            envvars=envvars,
+            envvars=ansible_environment(),
             cmdline=" ".join(cmdline),
             event_handler=collector,
             quiet=True,
             suppress_env_files=True,
         )
         stdout_tail = ""
-        if result.rc not in (0, 2, 4) or not collector.hosts:
-            # ansible-playbook stopped before any host (a syntax error, an unreadable inventory)
-            stdout_tail = "\n".join(result.stdout.read().splitlines()[-15:])
+        if result.rc not in PLAY_COMPLETED or not collector.hosts:
+            # ansible-playbook stopped early (a syntax error, an unreadable inventory, a
+            # play keyword it could not template)
+            stdout_tail = "\n".join(_why_stopped(result.stdout.read()))
     findings = _enrich(collector.findings, collector.hosts)
+    errors = []
+    if not collector.hosts:
+        errors.append(stdout_tail or "ansible-playbook exited with %s and reached no host" % result.rc)
+    elif result.rc not in PLAY_COMPLETED:
+        errors.append("ansible-playbook stopped (exit %s):" % result.rc)
+        errors.extend("  " + line for line in stdout_tail.splitlines())
+    unevaluated = _unevaluated(collector.hosts, findings)
+    if unevaluated:
+        errors.append("%s on %s (no role ran there: check --tags, --limit and the yoroi_*_enabled variables)"
+                      % (NOTHING_EVALUATED, ", ".join(sorted(unevaluated))))
     document = {
         "schema": SCHEMA,
         "mode": request.mode,
@@ -182,7 +252,7 @@ def run(request: RunRequest, progress: Callable[[str], None] | None = None) -> d
         "findings": findings,
         "summary": summarize(findings),
     }
-    if stdout_tail and not collector.hosts:
-        document["error"] = stdout_tail or "ansible-playbook exited with %s" % result.rc
+    if errors:
+        document["error"] = "\n".join(errors)
     document["exit_code"] = exit_code(document)
     return document

@@ -1,7 +1,7 @@
 """Settings, resolved in one order: defaults -> file -> environment -> flags.
 
-Every value remembers where it came from, so `yoroi settings` can say why a value is
-what it is.
+Every value remembers where it came from, so an error can say which file, variable or
+flag gave the wrong value.
 """
 
 from __future__ import annotations
@@ -39,6 +39,32 @@ def _path(value: Any) -> str:
     return str(Path(os.path.expanduser(str(value))))
 
 
+def _inventory(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("empty")
+    return text if is_host_list(text) else _path(text)
+
+
+def is_host_list(value: str) -> bool:
+    """Ansible's rule (its host_list inventory plugin): a value with a comma that is not
+    an existing path is a list of hosts, such as `host1,host2,` or `host1,`."""
+    return "," in value and not os.path.exists(os.path.expanduser(value))
+
+
+def inventory_source(value: str | None) -> str | None:
+    """The inventory as `ansible-playbook -i` takes it: a host list as given, a path made
+    absolute. A path that does not exist is an error (ansible-runner would otherwise
+    take the text for an inventory holding one host of that name)."""
+    if value is None or is_host_list(value):
+        return value
+    if not os.path.exists(value):
+        raise SettingsError(
+            "inventory %s does not exist (hosts given inline need a comma: host1,host2, or host1,)" % value
+        )
+    return os.path.abspath(value)
+
+
 def _text(value: Any) -> str:
     return str(value)
 
@@ -58,7 +84,8 @@ def _default_state_dir() -> str:
 
 
 SPECS = [
-    Spec("inventory", None, _path, "Ansible inventory (file or directory); none means the local machine"),
+    Spec("inventory", None, _inventory,
+         "Ansible inventory: a file, a directory or host1,host2,; none means the local machine (audit only)"),
     Spec("forks", 10, _positive_int, "hosts worked on at once"),
     Spec("serial", None, _serial, "rolling batches for apply: a count or a percentage"),
     Spec("state_dir", None, _path, "where runs are kept (default $XDG_STATE_HOME/yoroi)"),

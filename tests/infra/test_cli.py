@@ -8,8 +8,11 @@ apply -> apply again -> report / audit again. Every run gets its own YOROI_STATE
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import socket
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
@@ -200,3 +203,35 @@ def test_report_renders_the_saved_run_as_junit(applies):
     assert "ACC-001" in names and "PWD-007" in names
     assert not root.findall(".//failure") and not root.findall(".//error")
     assert len(list((Path(applies.state) / "runs").glob("*-apply.json"))) >= 1
+
+
+# --- the README's first command on a fresh machine -----------------------------------
+
+
+def test_readme_first_command_from_a_clean_clone_with_a_plain_path(tmp_path):
+    """`scripts/setup --cli && .venv/bin/yoroi audit` in a clone of this working tree
+    (uncommitted edits of tracked files included), from a shell whose PATH holds only
+    /usr/bin:/bin: the audit of this machine reaches it and evaluates controls."""
+    clone = tmp_path / "yoroi"
+    # stash create writes a commit object: give it an identity where git has none
+    git = ["git", "-C", str(REPO), "-c", "user.name=yoroi-test", "-c", "user.email=yoroi-test@localhost"]
+    revision = subprocess.run(git + ["stash", "create"], capture_output=True, text=True, check=True).stdout.strip()
+    revision = revision or subprocess.run(git + ["rev-parse", "HEAD"], capture_output=True, text=True,
+                                          check=True).stdout.strip()
+    subprocess.run(["git", "clone", "--quiet", "--shared", "--no-checkout", str(REPO), str(clone)], check=True)
+    subprocess.run(["git", "-C", str(clone), "checkout", "--quiet", "--detach", revision], check=True)
+    state = tmp_path / "state"
+    env = {"PATH": "/usr/bin:/bin", "HOME": os.environ["HOME"], "YOROI_STATE_DIR": str(state)}
+
+    setup = subprocess.run(["scripts/setup", "--cli"], cwd=clone, env=env, capture_output=True, text=True,
+                           timeout=900)
+    assert setup.returncode == 0, setup.stdout[-2000:] + setup.stderr[-2000:]
+    audit = subprocess.run([".venv/bin/yoroi", "audit"], cwd=clone, env=env, capture_output=True, text=True,
+                           timeout=900)
+
+    assert "was not found" not in audit.stdout, audit.stdout
+    assert audit.returncode in (0, 2), audit.stdout[-3000:] + audit.stderr[-2000:]
+    doc = json.loads((state / "runs" / "last.json").read_text())
+    assert doc["hosts"] and all(host["status"] == "ok" for host in doc["hosts"].values()), doc["hosts"]
+    evaluated = {f["control"] for f in doc["findings"] if f["status"] in ("pass", "fail")}
+    assert evaluated and evaluated <= CATALOG, doc["findings"]

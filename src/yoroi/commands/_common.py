@@ -9,29 +9,56 @@ from pathlib import Path
 import click
 import yaml
 
-from yoroi import findings, report, runner
+from yoroi import collection, findings, report, runner
 from yoroi.collection import CollectionNotFound
-from yoroi.settings import SettingsError, resolve
+from yoroi.settings import SettingsError, inventory_source, resolve
+
+EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join("  %-3d %s" % item for item in findings.EXIT_CODES)
 
 
-def run_options(function):
-    options = [
-        click.option("-i", "--inventory", help="Ansible inventory; none audits this machine read-only."),
-        click.option("-l", "--limit", help="Only these hosts or groups (Ansible pattern)."),
-        click.option("-t", "--tags", multiple=True, help="Only these concerns (accounts, password_policy); repeatable."),
-        click.option("-f", "--forks", type=int, help="Hosts worked on at once (default 10)."),
-        click.option("-o", "--output", type=click.Choice(["text", "json"]), help="What is printed (default text)."),
-        click.option("--report", "reports", multiple=True, type=click.Path(dir_okay=False),
-                     help="Also write a report; the format follows the suffix: .txt .json .html .xml (JUnit). Repeatable."),
-        click.option("-e", "--extra-vars", "extra_vars", multiple=True,
-                     help="KEY=VALUE, a JSON object or @FILE, as ansible-playbook takes them (checked like inventory variables). Repeatable."),
-        click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr."),
-        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-                     help="Settings file (default ./yoroi.yml or ~/.config/yoroi/config.yml)."),
-    ]
-    for option in reversed(options):
-        function = option(function)
-    return function
+def _concerns() -> list[str]:
+    try:
+        return collection.concerns()
+    except (CollectionNotFound, OSError, yaml.YAMLError):
+        return []
+
+
+def _tags_help() -> str:
+    names = _concerns()
+    listed = " (%s)" % ", ".join(names) if names else ""
+    return "Only these concerns%s; repeatable." % listed
+
+
+INVENTORY_HELP = {
+    "audit": "Ansible inventory: a file, a directory, or hosts as host1,host2, "
+             "(default: this machine, read-only).",
+    "apply": "Ansible inventory: a file, a directory, or hosts as host1,host2, (required).",
+}
+
+
+def run_options(mode: str):
+    """The options of `audit` and `apply`; MODE says what no inventory means."""
+
+    def decorate(function):
+        options = [
+            click.option("-i", "--inventory", help=INVENTORY_HELP[mode]),
+            click.option("-l", "--limit", help="Only these hosts or groups (Ansible pattern)."),
+            click.option("-t", "--tags", multiple=True, help=_tags_help()),
+            click.option("-f", "--forks", type=int, help="Hosts worked on at once (default 10)."),
+            click.option("-o", "--output", type=click.Choice(["text", "json"]), help="What is printed (default text)."),
+            click.option("--report", "reports", multiple=True, type=click.Path(dir_okay=False),
+                         help="Also write a report (0600); the format follows the suffix: .txt .json .html .xml (JUnit). Repeatable."),
+            click.option("-e", "--extra-vars", "extra_vars", multiple=True,
+                         help="KEY=VALUE, a JSON object or @FILE, as ansible-playbook takes them (checked like inventory variables). Repeatable."),
+            click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr."),
+            click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+                         help="Settings file (default ./yoroi.yml, ./.yoroi.yml or ~/.config/yoroi/config.yml)."),
+        ]
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
 
 
 def parse_extra_vars(values) -> dict:
@@ -60,33 +87,65 @@ def parse_extra_vars(values) -> dict:
     return result
 
 
-def write_reports(document: dict, paths) -> None:
-    for path in paths:
-        fmt = report.format_for(path)
-        Path(path).write_text(report.render(document, fmt))
+def check_tags(tags) -> list[str]:
+    """Each --tags value (or comma-separated part) must name a concern of the baseline."""
+    names = _concerns()
+    wanted = [part.strip() for value in tags for part in value.split(",") if part.strip()]
+    unknown = [tag for tag in wanted if names and tag not in names]
+    if unknown:
+        raise click.BadParameter("%s: not a concern of the baseline (%s)" % (", ".join(unknown), ", ".join(names)),
+                                 param_hint="--tags")
+    return wanted
 
 
-def execute(mode: str, flags: dict, tags, reports, extra_vars, quiet: bool, config_file, limit) -> None:
+def write_report(path, text: str) -> None:
+    try:
+        findings.write_private(path, text)
+    except OSError as exc:
+        click.echo("yoroi: cannot write %s: %s" % (path, exc), err=True)
+        sys.exit(findings.EXIT_ERROR)
+
+
+def prepare(mode: str, flags: dict, tags, reports, extra_vars, config_file, limit):
+    """(settings, run request) from the options; a wrong option, value or file is a usage
+    error (click.UsageError), raised before anything runs."""
     try:
         settings = resolve(flags, config_file)
-        for path in reports:
+        inventory = inventory_source(settings.inventory)
+    except SettingsError as exc:
+        raise click.UsageError(str(exc))
+    if mode == "apply" and inventory is None:
+        raise click.UsageError("apply needs an inventory (-i); only audit runs on this machine by default")
+    for path in reports:
+        try:
             report.format_for(path)
-        request = runner.RunRequest(
-            mode=mode,
-            inventory=settings.inventory,
-            limit=limit,
-            tags=list(tags),
-            forks=settings.forks,
-            serial=settings.serial if mode == "apply" else None,
-            extra_vars=parse_extra_vars(extra_vars),
-        )
-        progress = None if quiet or settings.output == "json" else (lambda line: click.echo(line, err=True))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--report")
+        if not Path(path).absolute().parent.is_dir():
+            raise click.BadParameter("%s: no such directory" % Path(path).absolute().parent, param_hint="--report")
+    request = runner.RunRequest(
+        mode=mode,
+        inventory=inventory,
+        limit=limit,
+        tags=check_tags(tags),
+        forks=settings.forks,
+        serial=settings.serial if mode == "apply" else None,
+        extra_vars=parse_extra_vars(extra_vars),
+    )
+    return settings, request
+
+
+def execute(settings, request, reports, quiet: bool) -> None:
+    """Run, save the run, write the reports, print, and exit with the run's code."""
+    progress = None if quiet or settings.output == "json" else (lambda line: click.echo(line, err=True))
+    try:
         document = runner.run(request, progress)
-    except (SettingsError, CollectionNotFound, ValueError) as exc:
+    except (CollectionNotFound, runner.AnsibleNotFound) as exc:
         click.echo("yoroi: %s" % exc, err=True)
         sys.exit(findings.EXIT_ERROR)
     saved = findings.save(document, settings.runs_dir)
-    write_reports(document, reports)
+    for path in reports:
+        write_report(path, report.render(document, report.format_for(path)))
     click.echo(report.render(document, settings.output), nl=False)
     if settings.output == "text":
         click.echo("(run saved to %s; `yoroi report` renders it again)" % saved, err=True)

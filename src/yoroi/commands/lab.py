@@ -38,7 +38,9 @@ def build(release: str, mirror: str | None, force: bool) -> None:
 @click.option("--name", default="default", show_default=True)
 @click.option("--hosts", "count", type=click.IntRange(1, 50), default=1, show_default=True)
 @click.option("--release", type=RELEASE, default="bookworm", show_default=True)
-@click.option("--mirror", metavar="URL", default=None)
+@click.option("--mirror", metavar="URL", default=None,
+              help="Debian mirror for building the image if it is missing (default: $YOROI_LAB_MIRROR, "
+                   "then this machine's apt sources).")
 def up(name: str, count: int, release: str, mirror: str | None) -> None:
     """Start seeded lab hosts; print the Ansible inventory path."""
     try:

@@ -24,7 +24,7 @@ def document(statuses, hosts=None):
 
 @pytest.mark.parametrize(
     "statuses, code",
-    [(["pass", "fixed", "skipped"], 0), (["pass", "fail"], 2), (["fail", "error"], 1), ([], 0)],
+    [(["pass", "fixed", "skipped"], 0), (["pass", "fail"], 2), (["fail", "error"], 1), ([], 1)],
 )
 def test_exit_codes(statuses, code):
     assert document(statuses)["exit_code"] == code
@@ -67,12 +67,12 @@ def test_report_command_rerenders_the_saved_run_with_its_exit_code(tmp_path):
 
 def test_report_without_a_run_says_so(tmp_path):
     result = CliRunner().invoke(main, ["report"], env={"YOROI_STATE_DIR": str(tmp_path)})
-    assert result.exit_code == 2 and "run `yoroi audit` first" in result.output
+    assert result.exit_code == 64 and "run `yoroi audit` first" in result.output
 
 
 def test_apply_without_inventory_is_refused():
     result = CliRunner().invoke(main, ["apply", "--yes"], env={"YOROI_INVENTORY": ""})
-    assert result.exit_code == 2 and "needs an inventory" in result.output
+    assert result.exit_code == 64 and "needs an inventory" in result.output
 
 
 def test_controls_lists_the_catalog():
