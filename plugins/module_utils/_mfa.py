@@ -530,6 +530,18 @@ def status_for(planned_fail, check_mode, ok=True):
     return FIXED if ok else ERROR
 
 
+# Member states where a file or home exists but does not count as enrolled:
+# (actual, with the home and the detail filled in; evidence). Reported, never rewritten.
+UNCOUNTED = {
+    "pending": ("enrolment pending (home %s): %s",
+                "nobody holds this secret; enrolment is off (yoroi_mfa_enroll), so it is not replaced"),
+    "unsafe_home": ("not enrolled: home directory %s refused: %s",
+                    "a home that is a symlink or belongs to someone else is never written as root"),
+    "unusable": ("secret file in %s unusable: %s",
+                 "pam_google_authenticator refuses it; fix owner/mode, the secret is not rewritten"),
+}
+
+
 def enrolment_findings(members, enrolled, deadline, today, use_nullok, check_mode, enroll, errors=None):
     """MFA-002 (enrolment) and MFA-003 (file options) for every member.
 
@@ -555,15 +567,10 @@ def enrolment_findings(members, enrolled, deadline, today, use_nullok, check_mod
                                         member.name, SECRET_NAME),
                                     subject=member.name))
             continue
-        if member.state == "pending":
-            findings.append(finding("MFA-002", FAIL, expected2, "enrolment pending: %s" % member.detail,
-                                    "nobody holds this secret; enrolment is off (yoroi_mfa_enroll), so it is not replaced",
+        if member.state in UNCOUNTED:
+            actual, evidence = UNCOUNTED[member.state]
+            findings.append(finding("MFA-002", FAIL, expected2, actual % (member.home, member.detail), evidence,
                                     subject=member.name))
-            continue
-        if member.state == "unsafe_home":
-            findings.append(finding("MFA-002", FAIL, expected2, "not enrolled: home directory %s refused: %s" % (
-                member.home, member.detail), "a home that is a symlink or belongs to someone else is never written as root",
-                subject=member.name))
             continue
         if member.state in ("absent", "no_home"):
             if use_nullok:
@@ -578,11 +585,6 @@ def enrolment_findings(members, enrolled, deadline, today, use_nullok, check_mod
             elif not enroll:
                 evidence += "; enrolment is off (yoroi_mfa_enroll)"
             findings.append(finding("MFA-002", FAIL, expected2, actual, evidence, subject=member.name))
-            continue
-        if member.state == "unusable":
-            findings.append(finding("MFA-002", FAIL, expected2, "secret file unusable: %s" % member.detail,
-                                    "pam_google_authenticator refuses it; fix owner/mode, the secret is not rewritten",
-                                    subject=member.name))
             continue
         findings.append(finding("MFA-002", PASS, expected2, "enrolled", "%s %s" % (SECRET_NAME, member.detail),
                                 subject=member.name))

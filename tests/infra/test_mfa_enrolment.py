@@ -23,17 +23,16 @@ import urllib.parse
 
 import pyotp
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from checks import SSHTarget, keyboard_interactive_login
+from test_mfa import GROUP, mfa_inventory
 from yoroi import lab as yoroi_lab
 from yoroi.cli import main
 from yoroi.lab.seed import PASSWORDS
 
 pytestmark = pytest.mark.lab
 
-GROUP = "mfa-users"
 BASE32_SECRET = re.compile(r"^[A-Z2-7]{32}$")
 # Runs as alice on the host: the moment her secret file appears, keep it aside and put a
 # symlink to /etc/shadow in its place (what a member can do in their own home).
@@ -94,16 +93,7 @@ def enrol_lab(request, unique_lab_name, lab_state_dir, tmp_path_factory):
     name = unique_lab_name()
     try:
         lab = yoroi_lab.up(name, hosts=1, release=request.param)
-        otp_dir = tmp_path_factory.mktemp("otp")
-        inventory = yaml.safe_load(lab.inventory_path.read_text())
-        inventory["all"]["children"]["lab"]["vars"].update({
-            "yoroi_mfa_groups": [GROUP],
-            "yoroi_mfa_deadline": "2099-01-01",
-            "yoroi_mfa_enrollment_dir": str(otp_dir),
-            "yoroi_mfa_exemptions": [{"user": "yoroi", "methods": "publickey", "from": ["127.0.0.1", "10.0.0.0/8"]}],
-        })
-        path = tmp_path_factory.mktemp("inv") / "inventory.yml"
-        path.write_text(yaml.safe_dump(inventory))
+        path, otp_dir = mfa_inventory(lab, tmp_path_factory, yoroi_mfa_deadline="2099-01-01")
         host_exec(lab.hosts[0].container, "groupadd", "-f", GROUP)
         yield lab, path, otp_dir, lab_state_dir
     finally:
