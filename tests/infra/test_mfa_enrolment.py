@@ -82,6 +82,8 @@ def run_cli(inventory, mode="apply", extra_vars=()):
 
 
 def everything_recorded(kept, state_dir, outputs):
+    events = [p.read_text(errors="replace") for p in kept.rglob("job_events/*.json")]
+    assert any('"MFA-002"' in text for text in events), "no runner event with the MFA result: the grep would prove nothing"
     texts = list(outputs)
     texts += [p.read_text(errors="replace") for p in kept.rglob("*") if p.is_file()]
     texts += [p.read_text(errors="replace") for p in (state_dir / "runs").rglob("*") if p.is_file()]
