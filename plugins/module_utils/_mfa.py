@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import base64
 import datetime
+import hashlib
 import ipaddress
+import os
 import re
 
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import (
@@ -39,6 +41,10 @@ PAM_SSHD = "/etc/pam.d/sshd"
 PAM_SUDO = "/etc/pam.d/sudo"
 ACCESS_FILE = "/etc/security/yoroi-mfa-exempt.conf"
 SECRET_NAME = ".google_authenticator"
+# Enrolments whose otpauth URI the controller has not confirmed saved: one root-owned file
+# per user, holding the SHA-256 of the secret (never the secret).
+PENDING_DIR = "/var/lib/yoroi/mfa/pending"
+OTPAUTH_SUFFIX = ".otpauth"
 
 BEGIN = "# BEGIN yoroi-mfa (managed by yoroi.baseline.totp_mfa; edits are overwritten)"
 END = "# END yoroi-mfa"
@@ -125,17 +131,20 @@ def new_secret_text(random_bytes, scratch_numbers):
 class Member(object):
     """An MFA group member and what its secret file looks like (no secret kept)."""
 
-    __slots__ = ("name", "uid", "gid", "home", "state", "detail", "parsed")
+    __slots__ = ("name", "uid", "gid", "home", "state", "detail", "parsed", "digest")
 
-    def __init__(self, name, uid, gid, home, state="absent", detail="", parsed=None):
+    def __init__(self, name, uid, gid, home, state="absent", detail="", parsed=None, digest=None):
         self.name = name
         self.uid = uid
         self.gid = gid
         self.home = home
         # absent | ok | unusable (not a regular file, wrong owner or mode) | no_home
+        # | unsafe_home (a symlink, or owned by someone else: never written as root)
+        # | pending (created by us, its URI never confirmed saved on the controller)
         self.state = state
         self.detail = detail
         self.parsed = parsed
+        self.digest = digest  # secret_digest() of the file, to match a pending enrolment
 
 
 def secret_state(is_regular, owner_uid, mode, user_uid):
@@ -177,10 +186,97 @@ def members_of(groups, group_db, passwd):
 
 
 def enrolment_plan(members, enroll):
-    """The members to enrol: only those with no file at all. An existing file is never touched."""
+    """The members to enrol: those with no file at all, and those whose enrolment is pending
+    (nobody holds that secret). Any other existing file is never touched."""
     if not enroll:
         return []
-    return sorted(m.name for m in members if m.state == "absent")
+    return sorted(m.name for m in members if m.state in ("absent", "pending"))
+
+
+# --- enrolment hand-off: names from hosts, pending enrolments ------------------------------------
+
+# A user name as it may become one path component: no separator, no leading dot or dash,
+# nothing a shell or a URI would read differently. Debian's NAME_REGEX is stricter; the
+# extra characters allow directory users (user@domain, machine accounts ending in $).
+USER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}\$?$")
+HOST_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,252}$")
+BASE32 = re.compile(r"^[A-Z2-7]{16,}$")
+
+
+def checked_user(name):
+    """``name`` when it can safely become a file name, else ValueError."""
+    if not isinstance(name, str) or not USER_NAME.fullmatch(name):
+        raise ValueError("refused user name %r: not a plain account name (letters, digits, . _ - @)" % (name,))
+    return name
+
+
+def checked_host(name):
+    if not isinstance(name, str) or not HOST_NAME.fullmatch(name):
+        raise ValueError("refused host name %r: not a plain inventory host name (letters, digits, . _ - :)" % (name,))
+    return name
+
+
+def otpauth_path(directory, host, user):
+    """``<directory>/<host>/<user>.otpauth``, with both names checked and the resolved host
+    directory inside ``directory`` (one that is a link out is refused). The file name is
+    one component; the writer replaces it and never follows a link there."""
+    path = os.path.join(directory, checked_host(host), checked_user(user) + OTPAUTH_SUFFIX)
+    root = os.path.realpath(directory)
+    if os.path.commonpath([root, os.path.realpath(os.path.dirname(path))]) != root:
+        raise ValueError("refused %s: it resolves outside %s" % (path, directory))
+    return path
+
+
+def otpauth_uri(issuer, user, host, secret):
+    """The otpauth URI an authenticator app reads (a QR code of it, or typed in)."""
+    from urllib.parse import quote
+
+    if not BASE32.fullmatch(secret or ""):
+        raise ValueError("refused to hand off a secret that is not base32: the host returned something else")
+    label = quote(issuer, safe="") + ":" + quote("%s@%s" % (user, host), safe="")
+    return "otpauth://totp/%s?secret=%s&issuer=%s&algorithm=SHA1&digits=6&period=30" % (
+        label, secret, quote(issuer, safe=""))
+
+
+def secret_digest(text):
+    """SHA-256 of a google_authenticator file's secret line: the enrolment's identity.
+
+    Only the first line counts: pam_google_authenticator rewrites the option lines after
+    each login, the secret stays.
+    """
+    lines = text.splitlines()
+    return hashlib.sha256((lines[0].strip() if lines else "").encode("utf-8")).hexdigest()
+
+
+def mark_pending(members, markers):
+    """Mark members whose file is the one a pending enrolment created.
+
+    ``markers``: {user: digest} from PENDING_DIR. A marker whose user now has another
+    readable file (they replaced it with their own) is stale: returned, to be removed.
+    """
+    stale = []
+    for member in members:
+        marker = markers.get(member.name)
+        if not marker or member.digest is None:
+            continue
+        if member.digest == marker:
+            member.state = "pending"
+            member.detail = "its otpauth URI was never confirmed saved on the controller"
+        else:
+            stale.append(member.name)
+    return sorted(stale)
+
+
+def home_problem(is_directory, owner_uid, user_uid):
+    """Why a home directory must not be written as root (None when it may be).
+
+    The caller opened it without following a link (a symlink fails there already).
+    """
+    if not is_directory:
+        return "not a directory (or a symlink)"
+    if owner_uid not in (user_uid, 0):
+        return "owned by uid %d, neither the user nor root" % owner_uid
+    return None
 
 
 # --- exemptions ---------------------------------------------------------------------------------
@@ -434,18 +530,47 @@ def status_for(planned_fail, check_mode, ok=True):
     return FIXED if ok else ERROR
 
 
-def enrolment_findings(members, enrolled, deadline, today, use_nullok, check_mode, enroll):
-    """MFA-002 (enrolment) and MFA-003 (file options) for every member."""
+# Member states where a file or home exists but does not count as enrolled:
+# (actual, with the home and the detail filled in; evidence). Reported, never rewritten.
+UNCOUNTED = {
+    "pending": ("enrolment pending (home %s): %s",
+                "nobody holds this secret; enrolment is off (yoroi_mfa_enroll), so it is not replaced"),
+    "unsafe_home": ("not enrolled: home directory %s refused: %s",
+                    "a home that is a symlink or belongs to someone else is never written as root"),
+    "unusable": ("secret file in %s unusable: %s",
+                 "pam_google_authenticator refuses it; fix owner/mode, the secret is not rewritten"),
+}
+
+
+def enrolment_findings(members, enrolled, deadline, today, use_nullok, check_mode, enroll, errors=None):
+    """MFA-002 (enrolment) and MFA-003 (file options) for every member.
+
+    ``errors``: {user: reason} for enrolments that failed on the host in this run.
+    """
     findings = []
+    errors = errors or {}
     for member in sorted(members, key=lambda m: m.name):
         expected2 = CONTROLS["MFA-002"]
+        if member.name in errors:
+            findings.append(finding("MFA-002", ERROR, expected2, "enrolment failed: %s" % errors[member.name],
+                                    "no secret was handed off; the next run tries again", subject=member.name))
+            continue
         if member.name in enrolled:
+            pending = member.state == "pending"
             status = FAIL if check_mode else FIXED
             findings.append(finding("MFA-002", status, expected2,
-                                    "not enrolled" if check_mode else "enrolled",
-                                    "would create %s (mode 0400)" % SECRET_NAME if check_mode else
-                                    "secret created in ~%s/%s (mode 0400); the otpauth URI is saved on the controller"
-                                    % (member.name, SECRET_NAME), subject=member.name))
+                                    ("enrolment pending: %s" % member.detail if pending else "not enrolled")
+                                    if check_mode else "enrolled",
+                                    ("would replace %s (nobody holds that secret) and hand the new one off" % SECRET_NAME
+                                     if pending else "would create %s (mode 0400)" % SECRET_NAME) if check_mode else
+                                    "new secret in ~%s/%s (mode 0400), handed to the controller" % (
+                                        member.name, SECRET_NAME),
+                                    subject=member.name))
+            continue
+        if member.state in UNCOUNTED:
+            actual, evidence = UNCOUNTED[member.state]
+            findings.append(finding("MFA-002", FAIL, expected2, actual % (member.home, member.detail), evidence,
+                                    subject=member.name))
             continue
         if member.state in ("absent", "no_home"):
             if use_nullok:
@@ -460,11 +585,6 @@ def enrolment_findings(members, enrolled, deadline, today, use_nullok, check_mod
             elif not enroll:
                 evidence += "; enrolment is off (yoroi_mfa_enroll)"
             findings.append(finding("MFA-002", FAIL, expected2, actual, evidence, subject=member.name))
-            continue
-        if member.state == "unusable":
-            findings.append(finding("MFA-002", FAIL, expected2, "secret file unusable: %s" % member.detail,
-                                    "pam_google_authenticator refuses it; fix owner/mode, the secret is not rewritten",
-                                    subject=member.name))
             continue
         findings.append(finding("MFA-002", PASS, expected2, "enrolled", "%s %s" % (SECRET_NAME, member.detail),
                                 subject=member.name))

@@ -23,8 +23,19 @@ description:
     skip with C(pam_access) and O(access_file).
   - Enrolment - a member with no secret file gets one (20 random bytes from the OS, base32),
     five scratch codes and C(RATE_LIMIT 3 30), C(WINDOW_SIZE 3), C(DISALLOW_REUSE),
-    C(TOTP_AUTH), created as the user with mode 0400 without ever replacing an existing file.
-    The result names the new files; it never carries a secret.
+    C(TOTP_AUTH), created as the user with mode 0400 through a descriptor of the home
+    directory opened without following links; a home that is a symlink or belongs to
+    another user is refused. An existing file is never replaced, except one this module
+    created whose hand-off was never confirmed (below).
+  - Hand-off - the new secrets come back in the result (RV(handoff)), never read again from
+    the user's directory. The collection's action plugin of the same name takes them out
+    on the controller, writes C(<enrollment_dir>/<inventory_hostname>/<user>.otpauth)
+    (0600) and calls this module again with O(confirm); only the findings and the names
+    reach the task result.
+  - Pending enrolments - until confirmed, an enrolment is recorded in
+    C(/var/lib/yoroi/mfa/pending/<user>) (root, 0600, the SHA-256 of the secret). A pending
+    enrolment counts as not enrolled (C(MFA-002)), and the next run replaces its secret
+    (nobody holds it) and hands it off again.
   - Grace period - before O(deadline) the TOTP line has C(nullok), so unenrolled members
     still log in (reported C(MFA-002) fail); from the deadline on, C(nullok) is dropped.
     The deadline takes effect at the first run on or after it.
@@ -94,6 +105,26 @@ options:
     description: The pam_access file listing exemptions.
     type: path
     default: /etc/security/yoroi-mfa-exempt.conf
+  enrollment_dir:
+    description:
+      - Controller directory for the otpauth URIs of new enrolments, used by the action
+        plugin on the controller (the module ignores it); empty turns O(enroll) off, as a new
+        secret would reach nobody.
+    type: str
+    default: ""
+  issuer:
+    description: The issuer named in the otpauth URIs (used on the controller).
+    type: str
+    default: Yoroi
+  confirm:
+    description:
+      - Sent by the action plugin after the URIs are saved - the enrolments (user and
+        secret digest) whose pending record is removed. With it, nothing else is done.
+    type: list
+    elements: dict
+    suboptions:
+      user: {description: The enrolled account., type: str, required: true}
+      digest: {description: SHA-256 of the secret the controller saved., type: str, required: true}
   guard_timeout:
     description:
       - Seconds after which the lockout guard (C(module_utils/_guard.py)) restores the sshd
@@ -133,6 +164,18 @@ enrolled:
   type: list
   elements: dict
   sample: [{user: alice, path: /home/alice/.google_authenticator}]
+handoff:
+  description:
+    - The new secrets, for the controller only (user, secret, digest). The action plugin
+      removes this key before the result reaches a log, an event or a report.
+  returned: when something was enrolled
+  type: list
+  elements: dict
+confirmed:
+  description: With O(confirm), the users whose pending enrolment was cleared.
+  returned: with O(confirm)
+  type: list
+  elements: str
 nullok:
   description: Whether unenrolled members can still log in (before the deadline).
   returned: always
@@ -183,31 +226,38 @@ SHADOW = "/etc/shadow"
 PAM_MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/security", "/usr/lib/aarch64-linux-gnu/security",
                    "/lib/x86_64-linux-gnu/security", "/lib/aarch64-linux-gnu/security", "/usr/lib/security")
 TOTP_MODULE = "pam_google_authenticator.so"
+PENDING_DIR = mfa.PENDING_DIR
 
 
 # --- reading ------------------------------------------------------------------------------------
 
 
 def read_member(name, uid, gid, home):
-    """A Member with its secret file's state; the file is opened without following links."""
+    """A Member with its secret file's state; neither the home nor the file is followed as a link."""
     if not home or not os.path.isdir(home):
         return mfa.Member(name, uid, gid, home, "no_home", "no home directory")
-    path = os.path.join(home, mfa.SECRET_NAME)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        home_fd = open_home(home, uid)
+    except EnrolmentRefused as exc:
+        return mfa.Member(name, uid, gid, home, "unsafe_home", str(exc))
+    try:
+        fd = os.open(mfa.SECRET_NAME, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=home_fd)
     except OSError as exc:
         if exc.errno == errno.ENOENT:
             return mfa.Member(name, uid, gid, home, "absent")
         # ELOOP: a symlink - never followed as root
         return mfa.Member(name, uid, gid, home, "unusable", "cannot open without following links: %s" % exc.strerror)
+    finally:
+        os.close(home_fd)
     try:
         info = os.fstat(fd)
         state, detail = mfa.secret_state(stat.S_ISREG(info.st_mode), info.st_uid, info.st_mode, uid)
-        parsed = None
+        parsed = digest = None
         if stat.S_ISREG(info.st_mode) and info.st_size <= 65536:
             with os.fdopen(os.dup(fd), "r", encoding="utf-8", errors="replace") as handle:
-                parsed = mfa.parse_secret_file(handle.read())
-        return mfa.Member(name, uid, gid, home, state, detail, parsed)
+                text = handle.read()
+            parsed, digest = mfa.parse_secret_file(text), mfa.secret_digest(text)
+        return mfa.Member(name, uid, gid, home, state, detail, parsed, digest)
     finally:
         os.close(fd)
 
@@ -400,30 +450,142 @@ def lockout_problems(candidate, params, exemptions, members, use_nullok, connect
 # --- writing ------------------------------------------------------------------------------------
 
 
-def create_secret(member):
-    """Create ~/.google_authenticator as the user, 0400, never replacing anything.
+class EnrolmentRefused(Exception):
+    """A member's home directory must not be written as root."""
 
-    Not _files.write_file: that one replaces files and AnsibleModule.atomic_move gives a new
-    file the umask's mode (0644) - wrong for a secret. Here the temp file is 0600 from
-    mkstemp, chowned and chmodded before it gets its name, and link() refuses to replace.
+
+def open_home(home, uid):
+    """A descriptor of the home directory, opened without following a link, owned by the user or root."""
+    try:
+        fd = os.open(home, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise EnrolmentRefused("a symlink (never followed as root)")
+        if exc.errno == errno.ENOTDIR:
+            raise EnrolmentRefused("not a directory")
+        raise
+    problem = mfa.home_problem(stat.S_ISDIR(os.fstat(fd).st_mode), os.fstat(fd).st_uid, uid)
+    if problem:
+        os.close(fd)
+        raise EnrolmentRefused(problem)
+    return fd
+
+
+def create_secret(member):
+    """Create ~/.google_authenticator as the user, 0400; returns (path, the file's text).
+
+    Everything happens through a descriptor of the home (never a path a user could swap):
+    the temp file is created O_EXCL|O_NOFOLLOW, chowned and chmodded through its own
+    descriptor before it gets its name. A new file gets the name with link(), which
+    refuses to replace anything (EEXIST); a pending one (ours, nobody holds its secret) is
+    replaced with rename(), which replaces the name and never follows a link there.
+    The pending record is written before the secret exists, so no secret is ever unrecorded.
     """
     text = mfa.new_secret_text(secrets.token_bytes(20),
                                [secrets.randbelow(90000000) + 10000000 for _i in range(mfa.SCRATCH_CODES)])
-    path = os.path.join(member.home, mfa.SECRET_NAME)
-    fd, tmp = tempfile.mkstemp(prefix=".yoroi-ga-", dir=member.home)
+    home_fd = open_home(member.home, member.uid)
+    tmp = ".yoroi-ga-%s" % secrets.token_hex(8)
+    fd = None
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=home_fd)
         os.fchown(fd, member.uid, member.gid)
         os.fchmod(fd, 0o400)
         os.write(fd, text.encode("ascii"))
         os.fsync(fd)
         os.close(fd)
         fd = None
-        os.link(tmp, path)  # EEXIST when a file appeared meanwhile: it is kept
-        return path
+        write_pending(member.name, mfa.secret_digest(text))
+        if member.state == "pending":
+            os.rename(tmp, mfa.SECRET_NAME, src_dir_fd=home_fd, dst_dir_fd=home_fd)
+        else:
+            os.link(tmp, mfa.SECRET_NAME, src_dir_fd=home_fd, dst_dir_fd=home_fd, follow_symlinks=False)
+        return os.path.join(member.home, mfa.SECRET_NAME), text
     finally:
         if fd is not None:
             os.close(fd)
-        os.unlink(tmp)
+        try:
+            os.unlink(tmp, dir_fd=home_fd)
+        except OSError:
+            pass  # renamed into place
+        os.close(home_fd)
+
+
+def read_pending(names):
+    """{user: digest} of the pending enrolments among ``names``."""
+    markers = {}
+    for name in names:
+        try:
+            fd = os.open(os.path.join(PENDING_DIR, mfa.checked_user(name)), os.O_RDONLY | os.O_NOFOLLOW)
+        except (OSError, ValueError):
+            continue
+        with os.fdopen(fd) as handle:
+            markers[name] = handle.read(200).strip()
+    return markers
+
+
+def write_pending(name, digest):
+    """Record an enrolment as pending (root, 0600), atomically."""
+    os.makedirs(PENDING_DIR, mode=0o700, exist_ok=True)
+    path = os.path.join(PENDING_DIR, mfa.checked_user(name))
+    fd, tmp = tempfile.mkstemp(prefix=".pending-", dir=PENDING_DIR)
+    try:
+        os.write(fd, (digest + "\n").encode("ascii"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def clear_pending(name):
+    try:
+        os.unlink(os.path.join(PENDING_DIR, mfa.checked_user(name)))
+    except FileNotFoundError:
+        pass
+
+
+def enrol(members, to_enrol, stale):
+    """Create the planned secrets: (enrolled result, hand-off, {user: error}).
+
+    A failure for one member is reported for that member; the others are still enrolled.
+    """
+    for name in stale:
+        clear_pending(name)  # the user replaced our file with their own: theirs
+    enrolled, handoff, errors = [], [], {}
+    for name in to_enrol:
+        member = members[name]
+        try:
+            path, text = create_secret(member)
+        except EnrolmentRefused as exc:
+            errors[name] = "home directory refused: %s" % exc
+            continue
+        except ValueError as exc:  # a name that cannot name its pending record
+            errors[name] = str(exc)
+            continue
+        except OSError as exc:
+            if exc.errno == errno.EEXIST:
+                continue  # appeared meanwhile: kept, judged next run
+            errors[name] = exc.strerror or str(exc)
+            continue
+        enrolled.append({"user": name, "path": path})
+        handoff.append({"user": name, "secret": text.splitlines()[0], "digest": mfa.secret_digest(text)})
+        members[name] = read_member(name, member.uid, member.gid, member.home)
+    return enrolled, handoff, errors
+
+
+def confirm_enrolments(module):
+    """Clear the pending record of each enrolment whose URI the controller saved (same digest)."""
+    confirmed = []
+    try:
+        wanted = [(mfa.checked_user(item["user"]), item["digest"]) for item in module.params["confirm"]]
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), findings=[])
+    markers = read_pending([name for name, _digest in wanted])
+    for name, digest in wanted:
+        if markers.get(name) == digest:
+            if not module.check_mode:
+                clear_pending(name)
+            confirmed.append(name)
+    module.exit_json(changed=bool(confirmed), confirmed=confirmed, findings=[])
 
 
 def sshd_validate(module):
@@ -475,10 +637,16 @@ def main():
             dropin=dict(type="path", default=mfa.DROPIN),
             access_file=dict(type="path", default=mfa.ACCESS_FILE),
             guard_timeout=dict(type="int", default=0),
+            enrollment_dir=dict(type="str", default=""),
+            issuer=dict(type="str", default="Yoroi"),
+            confirm=dict(type="list", elements="dict", options=dict(
+                user=dict(type="str", required=True), digest=dict(type="str", required=True, no_log=False))),
         ),
         supports_check_mode=True,
     )
     params = module.params
+    if params["confirm"] is not None:
+        confirm_enrolments(module)
     try:
         deadline = mfa.parse_deadline(params["deadline"])
         exemptions = mfa.normalise_exemptions(params["exemptions"])
@@ -501,6 +669,7 @@ def main():
     group_db, passwd = read_accounts(groups)
     member_rows, missing_groups = mfa.members_of(groups, group_db, passwd)
     members = dict((name, read_member(name, *row)) for name, row in member_rows.items())
+    stale_pending = mfa.mark_pending(members.values(), read_pending(members))
 
     # the automation account must never be asked for a code it does not have
     if automation in members and automation not in exempt_users:
@@ -587,19 +756,10 @@ def main():
     if params["dropin"] in planned_files and not module.check_mode:
         sshd_note = reload_sshd(module)
 
-    enrolled_now = []
-    for name in to_enrol:
-        if module.check_mode:
-            continue
-        try:
-            path = create_secret(members[name])
-        except OSError as exc:
-            if exc.errno == errno.EEXIST:
-                continue  # appeared meanwhile: kept, judged next run
-            module.fail_json(msg="enrolment of %s failed: %s" % (name, exc.strerror), findings=[])
-        enrolled_now.append(name)
-        result["enrolled"].append({"user": name, "path": path})
-        members[name] = read_member(name, members[name].uid, members[name].gid, members[name].home)
+    enrol_errors = {}
+    if to_enrol and not module.check_mode:
+        result["enrolled"], result["handoff"], enrol_errors = enrol(members, to_enrol, stale_pending)
+    enrolled_now = [item["user"] for item in result["enrolled"]]
 
     # findings
     expected1 = mfa.CONTROLS["MFA-001"]
@@ -625,7 +785,7 @@ def main():
                                 "TOTP required for %s" % ", ".join(groups) if status != FAIL else "not configured",
                                 evidence))
     findings += mfa.enrolment_findings(list(members.values()), set(enrolled_now if not module.check_mode else to_enrol),
-                                       deadline, today, use_nullok, module.check_mode, params["enroll"])
+                                       deadline, today, use_nullok, module.check_mode, params["enroll"], enrol_errors)
     findings += mfa.exemption_findings(exemptions, automation, params["break_glass_accounts"], members)
     expected5 = mfa.CONTROLS["MFA-005"]
     if params["sudo"]:

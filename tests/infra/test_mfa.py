@@ -78,21 +78,27 @@ def fresh_code(totp, used):
     return totp.now()
 
 
+def mfa_inventory(lab, tmp_path_factory, **variables):
+    """The lab's inventory with these suites' MFA variables (and ``variables``): (path, otp_dir)."""
+    otp_dir = tmp_path_factory.mktemp("otp")
+    inventory = yaml.safe_load(lab.inventory_path.read_text())
+    inventory["all"]["children"]["lab"]["vars"].update(dict({
+        "yoroi_mfa_groups": [GROUP],
+        "yoroi_mfa_enrollment_dir": str(otp_dir),
+        "yoroi_mfa_exemptions": [{"user": "yoroi", "methods": "publickey", "from": ["127.0.0.1", "10.0.0.0/8"]}],
+    }, **variables))
+    path = tmp_path_factory.mktemp("inv") / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path, otp_dir
+
+
 @pytest.fixture(scope="module", params=["bookworm", "trixie"])
 def mfa_lab(request, unique_lab_name, lab_state_dir, tmp_path_factory):
     """An own lab per release (other suites lock bob and carol), always torn down."""
     name = unique_lab_name()
     try:
         lab = yoroi_lab.up(name, hosts=1, release=request.param)
-        otp_dir = tmp_path_factory.mktemp("otp")
-        inventory = yaml.safe_load(lab.inventory_path.read_text())
-        inventory["all"]["children"]["lab"]["vars"].update({
-            "yoroi_mfa_groups": [GROUP],
-            "yoroi_mfa_enrollment_dir": str(otp_dir),
-            "yoroi_mfa_exemptions": [{"user": "yoroi", "methods": "publickey", "from": ["127.0.0.1", "10.0.0.0/8"]}],
-        })
-        path = tmp_path_factory.mktemp("inv") / "inventory.yml"
-        path.write_text(yaml.safe_dump(inventory))
+        path, otp_dir = mfa_inventory(lab, tmp_path_factory)
         yield lab, path, otp_dir, lab_state_dir
     finally:
         yoroi_lab.down(name)

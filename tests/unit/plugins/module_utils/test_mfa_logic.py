@@ -201,3 +201,90 @@ def test_every_exemption_is_reported_as_skipped():
     found = mfa.exemption_findings([{"user": "yoroi", "methods": "publickey", "from": ["10.0.0.0/8"]}], "yoroi", [], {})
     assert found[0]["status"] == "skipped" and found[0]["subject"] == "yoroi"
     assert "automation account" in found[0]["evidence"]
+
+
+# --- enrolment hand-off: names that become paths, pending enrolments -----------------------
+
+
+@pytest.mark.parametrize("user", ["../../../x", "..", ".", "a/b", "/etc/x", "al ice", "alice\n", "", "-rf",
+                                  ".hidden", "a\x00b", "x" * 65, "al*ce", "al:ice"])
+def test_a_host_supplied_user_name_never_becomes_a_path(tmp_path, user):
+    with pytest.raises(ValueError) as refused:
+        mfa.otpauth_path(str(tmp_path), "web1", user)
+    assert "user name" in str(refused.value)
+
+
+@pytest.mark.parametrize("host", ["../x", "..", "a/b", "", "web 1", "web1\n", ".web"])
+def test_an_inventory_hostname_never_becomes_a_path(tmp_path, host):
+    with pytest.raises(ValueError) as refused:
+        mfa.otpauth_path(str(tmp_path), host, "alice")
+    assert "host name" in str(refused.value)
+
+
+@pytest.mark.parametrize("host,user", [("web1", "alice"), ("web1.branch.example", "svc_backup$"),
+                                       ("10.0.0.5", "ann.lee"), ("host:2222", "j-doe@corp")])
+def test_good_names_stay_inside_the_directory(tmp_path, host, user):
+    path = mfa.otpauth_path(str(tmp_path), host, user)
+    assert path == str(tmp_path / host / (user + ".otpauth"))
+
+
+def test_a_host_directory_that_leads_outside_is_refused(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "otp"
+    root.mkdir()
+    (root / "web1").symlink_to(outside)
+    with pytest.raises(ValueError) as refused:
+        mfa.otpauth_path(str(root), "web1", "alice")
+    assert "outside" in str(refused.value)
+
+
+def test_otpauth_uri_names_user_host_and_issuer():
+    uri = mfa.otpauth_uri("Yoroi HQ", "alice", "web1", SECRET_LINE)
+    assert uri == ("otpauth://totp/Yoroi%20HQ:alice%40web1?secret=" + SECRET_LINE
+                   + "&issuer=Yoroi%20HQ&algorithm=SHA1&digits=6&period=30")
+    with pytest.raises(ValueError):
+        mfa.otpauth_uri("Yoroi", "alice", "web1", "root:$y$j9T$hash:19000:0:99999:7:::")
+
+
+def test_secret_digest_hashes_the_secret_line_only():
+    text = mfa.new_secret_text(b"\x01" * 20, [1, 2])
+    digest = mfa.secret_digest(text)
+    assert len(digest) == 64 and text.splitlines()[0] not in digest
+    # a login rewrites the option lines; the enrolment stays the same
+    assert mfa.secret_digest(text.replace('" DISALLOW_REUSE', '" DISALLOW_REUSE 59859000')) == digest
+    assert mfa.secret_digest(mfa.new_secret_text(b"\x02" * 20, [1, 2])) != digest
+
+
+def _member(name, state, digest=None):
+    return mfa.Member(name, 1000, 1000, "/home/" + name, state, "mode 0400", {"options": {}}, digest)
+
+
+def test_an_unconfirmed_enrolment_is_pending_and_enrolled_again():
+    members = [_member("alice", "ok", "d-alice"), _member("bob", "ok", "d-bob-own"), _member("carol", "absent"),
+               _member("dan", "ok", "d-dan")]
+    stale = mfa.mark_pending(members, {"alice": "d-alice", "bob": "d-bob-created", "carol": "d-carol"})
+    by_name = dict((m.name, m) for m in members)
+    assert by_name["alice"].state == "pending"
+    assert by_name["bob"].state == "ok"  # the user replaced it with their own: theirs, kept
+    assert by_name["dan"].state == "ok"
+    assert stale == ["bob"]
+    assert mfa.enrolment_plan(members, True) == ["alice", "carol"]
+    assert mfa.enrolment_plan(members, False) == []
+
+
+def test_pending_counts_as_not_enrolled():
+    members = [_member("alice", "pending", "d")]
+    audit = mfa.enrolment_findings(members, {"alice"}, None, datetime.date(2027, 1, 1), False, True, True)
+    assert [(f["control"], f["status"]) for f in audit] == [("MFA-002", "fail")]
+    assert "pending" in audit[0]["actual"] and "replace" in audit[0]["evidence"]
+    off = mfa.enrolment_findings(members, set(), None, datetime.date(2027, 1, 1), False, False, False)
+    assert [(f["control"], f["status"]) for f in off] == [("MFA-002", "fail")]
+    assert "pending" in off[0]["actual"] and "yoroi_mfa_enroll" in off[0]["evidence"]
+
+
+@pytest.mark.parametrize("owner,uid,problem", [(1000, 1000, None), (0, 1000, None), (1001, 1000, "owned by uid 1001")])
+def test_home_owner_must_be_the_user_or_root(owner, uid, problem):
+    found = mfa.home_problem(True, owner, uid)
+    assert (found is None) if problem is None else (problem in found)
+    assert "not a directory" in mfa.home_problem(False, 0, uid)

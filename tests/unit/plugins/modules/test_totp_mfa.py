@@ -100,6 +100,7 @@ def tree(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "Candidate", FakeCandidate)
     monkeypatch.setattr(mod, "sshd_validate", lambda module: None)
     monkeypatch.setattr(mod, "connection_address", lambda: "10.89.1.1")
+    monkeypatch.setattr(mod, "PENDING_DIR", str(tmp_path / "pending"))
     # a host with an SSH server (the controller running the tests may have none)
     real_bin_path = basic.AnsibleModule.get_bin_path
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
@@ -141,7 +142,10 @@ def test_apply_enrols_without_secrets_in_the_result_and_second_run_is_clean(tree
     secret_file = homes["alice"] / ".google_authenticator"
     assert oct(os.stat(secret_file).st_mode & 0o777) == "0o400"
     secret = secret_file.read_text().splitlines()[0]
-    assert secret not in repr(result)
+    # the secret travels only in `handoff`, which the action plugin takes out on the controller
+    assert secret not in repr(dict((k, v) for k, v in result.items() if k != "handoff"))
+    confirmed, failed = run_module(mod, dict(args, confirm=[dict(user=h["user"], digest=h["digest"]) for h in result["handoff"]]))
+    assert not failed and confirmed["changed"] and confirmed["confirmed"] == ["alice", "bob"]
     assert "pam_google_authenticator.so nullok" in (tmp_path / "pam.d" / "sshd").read_text()
     assert _by(result, "MFA-001")[0]["status"] == "fixed"
     assert [f["status"] for f in _by(result, "MFA-004")] == ["skipped"]
@@ -225,3 +229,116 @@ def test_host_without_ssh_server_is_skipped_and_untouched(tree, run_module, monk
         ["MFA-001", "MFA-002", "MFA-003", "MFA-004", "MFA-005"], "skipped")
     assert sorted((p, p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()) == before
     assert reloads == []
+
+
+# --- enrolment: the secret comes back from the module, pending until the controller has it --
+
+
+def _first_line(path):
+    return path.read_text().splitlines()[0]
+
+
+def test_the_module_returns_the_secret_it_created_and_marks_it_pending(tree, run_module):
+    tmp_path, homes, args, reloads = tree
+    result, failed = run_module(mod, args)
+    assert not failed, result
+    handed = dict((h["user"], h) for h in result["handoff"])
+    assert sorted(handed) == ["alice", "bob"]
+    for name in ("alice", "bob"):
+        assert handed[name]["secret"] == _first_line(homes[name] / ".google_authenticator")
+        marker = tmp_path / "pending" / name
+        assert marker.read_text().strip() == handed[name]["digest"]
+        assert oct(os.stat(marker).st_mode & 0o777) == "0o600"
+        assert handed[name]["secret"] not in marker.read_text()
+
+
+def test_an_enrolment_never_confirmed_is_reported_and_replaced(tree, run_module):
+    tmp_path, homes, args, reloads = tree
+    first, failed = run_module(mod, args)
+    secret_file = homes["alice"] / ".google_authenticator"
+    lost = _first_line(secret_file)
+    stamp = (secret_file.read_text(), os.stat(secret_file).st_mtime_ns, (tmp_path / "pending" / "alice").read_text())
+
+    audit, failed = run_module(mod, args, check_mode=True)
+    assert not failed and audit["changed"] and "handoff" not in audit
+    alice = [f for f in _by(audit, "MFA-002") if f["subject"] == "alice"][0]
+    assert alice["status"] == "fail" and "pending" in alice["actual"]
+    assert stamp == (secret_file.read_text(), os.stat(secret_file).st_mtime_ns, (tmp_path / "pending" / "alice").read_text())
+
+    again, failed = run_module(mod, args)
+    assert not failed, again
+    handed = dict((h["user"], h["secret"]) for h in again["handoff"])
+    assert sorted(handed) == ["alice", "bob"] and handed["alice"] != lost
+    assert _first_line(secret_file) == handed["alice"]
+    assert oct(os.stat(secret_file).st_mode & 0o777) == "0o400"
+    assert [f["status"] for f in _by(again, "MFA-002")] == ["fixed", "fixed"]
+
+
+def test_confirm_clears_only_the_enrolment_that_was_saved(tree, run_module):
+    tmp_path, homes, args, reloads = tree
+    result, failed = run_module(mod, args)
+    digest = dict((h["user"], h["digest"]) for h in result["handoff"])
+    stale, failed = run_module(mod, dict(args, confirm=[{"user": "alice", "digest": "0" * 64}]))
+    assert not failed and stale["confirmed"] == [] and (tmp_path / "pending" / "alice").exists()
+    ok, failed = run_module(mod, dict(args, confirm=[{"user": "alice", "digest": digest["alice"]}]))
+    assert ok["confirmed"] == ["alice"] and not (tmp_path / "pending" / "alice").exists()
+    check, failed = run_module(mod, dict(args, confirm=[{"user": "bob", "digest": digest["bob"]}]), check_mode=True)
+    assert check["confirmed"] == ["bob"] and (tmp_path / "pending" / "bob").exists()
+    bad, failed = run_module(mod, dict(args, confirm=[{"user": "../../etc/passwd", "digest": digest["bob"]}]))
+    assert failed and "user name" in bad["msg"]
+    again, failed = run_module(mod, args)
+    assert [h["user"] for h in again["handoff"]] == ["bob"]
+
+
+def test_a_file_the_user_replaced_with_their_own_is_theirs(tree, run_module):
+    tmp_path, homes, args, reloads = tree
+    run_module(mod, args)
+    secret_file = homes["alice"] / ".google_authenticator"
+    os.unlink(secret_file)
+    secret_file.write_text("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP\n\" RATE_LIMIT 3 30\n\" DISALLOW_REUSE\n\" TOTP_AUTH\n")
+    os.chmod(secret_file, 0o400)
+    again, failed = run_module(mod, args)
+    assert [h["user"] for h in again["handoff"]] == ["bob"]
+    assert _first_line(secret_file) == "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+    assert not (tmp_path / "pending" / "alice").exists()
+    assert [f["status"] for f in _by(again, "MFA-002") if f["subject"] == "alice"] == ["pass"]
+
+
+def test_a_home_that_is_a_symlink_is_never_written(tree, run_module):
+    tmp_path, homes, args, reloads = tree
+    elsewhere = tmp_path / "etc-like"
+    elsewhere.mkdir()
+    os.rmdir(homes["alice"])
+    os.symlink(elsewhere, homes["alice"])
+    result, failed = run_module(mod, args)
+    assert not failed, result
+    assert os.listdir(elsewhere) == []
+    assert [h["user"] for h in result["handoff"]] == ["bob"]
+    alice = [f for f in _by(result, "MFA-002") if f["subject"] == "alice"][0]
+    assert alice["status"] == "fail" and "symlink" in alice["actual"]
+
+
+def test_create_secret_never_follows_a_planted_link(tree, tmp_path):
+    _tmp, homes, args, reloads = tree
+    target = tmp_path / "shadow-like"
+    target.write_text("root:$y$hash:20000::::::\n")
+    os.symlink(target, homes["alice"] / ".google_authenticator")
+    member = mod.mfa.Member("alice", os.getuid(), os.getgid(), str(homes["alice"]), "absent")
+    with pytest.raises(OSError):
+        mod.create_secret(member)
+    assert target.read_text() == "root:$y$hash:20000::::::\n"
+    # replacing a pending enrolment replaces the name, never what a link points to
+    path, text = mod.create_secret(mod.mfa.Member("alice", os.getuid(), os.getgid(), str(homes["alice"]), "pending"))
+    assert target.read_text() == "root:$y$hash:20000::::::\n"
+    assert not os.path.islink(path) and open(path).read() == text
+    assert [n for n in os.listdir(homes["alice"]) if n.startswith(".yoroi-ga-")] == []
+
+
+def test_create_secret_refuses_a_home_of_another_user(tree, monkeypatch):
+    _tmp, homes, args, reloads = tree
+    member = mod.mfa.Member("alice", 4242, 4242, str(homes["alice"]), "absent")
+    monkeypatch.setattr(mod.os, "fstat", lambda fd: os.stat_result((0o40755, 0, 0, 2, 31337, 0, 0, 0, 0, 0)))
+    with pytest.raises(mod.EnrolmentRefused) as refused:
+        mod.create_secret(member)
+    assert "owned by uid 31337" in str(refused.value)
+    assert not (homes["alice"] / ".google_authenticator").exists()
