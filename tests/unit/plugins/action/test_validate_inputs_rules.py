@@ -130,7 +130,7 @@ MALFORMED = [
     ("yoroi_lockout_guard_token", "x", "internal to the lockout_guard role"),
     ("yoroi_lockout_guard_change", "sshd", "internal to the lockout_guard role"),
     ("yoroi_ssh_result", {"guard_token": "x"}, "internal to the ssh role"),
-    ("yoroi_mfa_new_secrets", {"results": []}, "internal to the mfa role"),
+    ("yoroi_mfa_result", {"guard_token": "x"}, "internal to the mfa role"),
     ("yoroi_lockout_guard_login", {}, "internal to the lockout_guard role"),
 ]
 
