@@ -10,10 +10,11 @@ The API is three calls, each taking the running AnsibleModule:
     Call BEFORE the change. Copies every path that exists (owner, mode and times kept)
     to ``/var/lib/yoroi/guard/<token>/`` (0700), remembers the paths that did not exist,
     writes ``restore.sh`` there and schedules it with ``systemd-run`` as the transient
-    timer ``yoroi-guard-<token>.timer``, firing after ``timeout`` seconds. When it fires,
-    the host puts every file back (deleting those that did not exist), runs
-    ``systemctl reload-or-restart`` on each unit and marks the change ``rolled_back``
-    - with nobody logged in, and whatever the controller does.
+    timer ``yoroi-guard-<token>.timer``, firing after ``timeout`` seconds, and installs the
+    boot unit (once, see below). When it fires, the host puts every file back (deleting
+    those that did not exist), runs ``systemctl reload-or-restart`` on each unit and marks
+    the change ``rolled_back`` (``restore_failed`` when anything of that failed) - with
+    nobody logged in, and whatever the controller does.
 
 ``confirm(module, token) -> {"token", "state", "previous", ...}``
     Call after a FRESH login of the automation account succeeded. Marks the change
@@ -21,15 +22,17 @@ The API is three calls, each taking the running AnsibleModule:
     the timer had already fired, the state stays ``rolled_back`` and ``previous`` says so.
 
 ``rollback(module, token) -> {"token", "state", "previous", ...}``
-    Restore and reload now (also after a confirmation), then stop the timer. Calling it
-    for a change already rolled back changes nothing.
+    Restore and reload now (also after a confirmation, or again after a failed restore),
+    then stop the timer. Calling it for a change already rolled back changes nothing. A
+    restore that fails returns ``state`` ``restore_failed`` and ``failed``.
 
 ``read_status(token)`` reads a guard's manifest and state without changing anything.
 
 ``leftover(root, now)`` lists the guards nothing resolved: still armed past their
 deadline, or whose restore failed. ``change_guard state=audit`` reports them (GRD-002).
 
-``prune(root, keep_days)`` removes finished guards (confirmed or rolled back) whose
+``prune(root, keep_days)`` removes finished guards (confirmed or rolled back; never one
+whose restore failed) whose
 state is older than ``keep_days``; arm() calls it with KEEP_DAYS (30). The copies hold
 files such as /etc/shadow, old password hashes included: they are kept for a manual
 look back, not for ever. An armed guard is never pruned.
