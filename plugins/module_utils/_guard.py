@@ -381,6 +381,8 @@ def arm(module, paths, reload_units, timeout, root=GUARD_ROOT):
     directory = guard_dir(token, root)
     os.makedirs(root, mode=0o700, exist_ok=True)
     os.chmod(root, 0o700)
+    # the restore script opens the host lock; a shell exits when that open fails
+    os.makedirs(os.path.dirname(_lock.HOST_LOCK), mode=0o755, exist_ok=True)
     os.mkdir(directory, 0o700)
     entries = []
     for index, path in enumerate(paths):

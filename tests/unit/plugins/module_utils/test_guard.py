@@ -327,3 +327,12 @@ def test_deadline_is_creation_plus_timeout():
 ])
 def test_only_connections_through_sshd_prove_a_fresh_login(connection, proves):
     assert guard.proves_access(connection) is proves
+
+
+def test_restore_works_when_the_host_lock_directory_did_not_exist(tree, monkeypatch, tmp_path):
+    lock = tmp_path / "fresh" / "host.lock"
+    monkeypatch.setattr(_lock, "HOST_LOCK", str(lock))
+    armed = guard.arm(tree["module"], [str(tree["existing"])], [], 30, str(tree["root"]))
+    tree["existing"].write_text("new\n")
+    assert run_restore(tree, armed).returncode == 0
+    assert tree["existing"].read_text() == "old\n" and lock.exists()
