@@ -61,7 +61,7 @@ def wait_for(predicate, timeout, what):
 
 def guards(container):
     """{token: {"state", "restored_by", "failed"}} read from the guard directory."""
-    out = sh(container, "for d in %s/*/; do t=$(basename $d); printf '%%s %%s %%s|%%s\\n' $t "
+    out = sh(container, "for d in %s/*/; do [ -d $d ] || continue; t=$(basename $d); printf '%%s %%s %%s|%%s\\n' $t "
                         "\"$(cat $d/state)\" \"$(cat $d/restored_by 2>/dev/null)\" "
                         "\"$(cat $d/failed 2>/dev/null | tr '\\n' ';')\"; done" % GUARD, check=False).stdout
     found = {}
@@ -198,3 +198,36 @@ def test_a_restore_that_cannot_put_a_file_back_is_restore_failed(site):
     (item,) = findings
     assert (item["status"], item["subject"]) == ("error", token)
     assert item["actual"] == "restore failed: could not put back or reload file /etc/yoroi-guard-probe2.conf"
+    # fixed by hand, the restore is tried again and the finding clears
+    sh(container, "rm -r /etc/yoroi-guard-probe2.conf")
+    result = change_guard(inventory, {"state": "rolled_back", "token": token})
+    assert (result["state"], result["previous"]) == ("rolled_back", "restore_failed")
+    assert sh(container, "cat /etc/yoroi-guard-probe2.conf").stdout == "old\n"
+    assert [f["status"] for f in audit(inventory)[1]] == ["pass"]
+
+
+def test_a_fresh_login_over_podman_does_not_prove_the_change(site, tmp_path):
+    """The same host reached with the podman connection: the 'fresh login' is a podman
+    exec, which goes through neither sshd nor PAM. The change is kept and its timer
+    stopped, but GRD-001 is skipped ("not proven"), not pass, and Ansible warns."""
+    container = site["container"]
+    inventory = yaml.safe_load(Path(site["inventory"]).read_text())
+    (host_vars,) = inventory["all"]["children"]["lab"]["hosts"].values()
+    host_vars.update({"ansible_connection": "containers.podman.podman", "ansible_host": container})
+    path = tmp_path / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    before = set(guards(container))
+    result = CliRunner().invoke(main, ["apply", "-i", str(path), "--yes", "-t", "ssh", "-o", "json", "-q",
+                                       "-e", json.dumps({"yoroi_ssh_max_auth_tries": 2})])
+    stdout = getattr(result, "stdout", result.output)
+    document = json.loads(stdout)
+    assert result.exit_code == 0, stdout[-3000:]
+    grd = [f for f in document["findings"] if f["control"] == "GRD-001"]
+    assert [(f["status"], f["actual"]) for f in grd] == [
+        ("skipped", "not proven: connection containers.podman.podman does not go through sshd and PAM")], grd
+    (host,) = document["hosts"].values()
+    assert any("not proven" in w for w in host["warnings"]), host["warnings"]
+    (token,) = set(guards(container)) - before
+    assert guards(container)[token]["state"] == "confirmed"  # kept, not left to roll back
+    assert "yoroi-guard-" not in sh(container, "systemctl list-timers --all --no-pager").stdout
+    assert "MaxAuthTries 2" in sh(container, "cat %s" % DROPIN).stdout
