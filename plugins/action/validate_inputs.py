@@ -61,26 +61,8 @@ into it: ``[]`` is every element of a list, ``.field`` a field of a dict, ``{key
 
 from __future__ import annotations
 
-DOCUMENTATION = r"""
----
-module: validate_inputs
-short_description: Refuse unknown, badly typed or unsafe yoroi_ variables before any change
-description:
-  - Reads the argument specs of every role of the collection, their C(meta/input_rules.yml)
-    and C(meta/site_variables.yml), then checks each C(yoroi_*) variable the host has - its
-    type and choices, and the rules (ranges, patterns, account and group names, addresses,
-    paths, one-line values, sshd keywords, strong algorithms, internal variables); see
-    the comment at the top of the plugin for every rule kind.
-  - When the host is reached over the C(ssh) connection, the ciphers, MACs and key exchange
-    algorithms a run would write must keep one the controller's own OpenSSH supports
-    (C(ssh -Q)), or the fresh login that proves the change could not succeed.
-  - Runs on the controller only; no connection to the host is made.
-options: {}
-notes:
-  - Returns C(site), the host's C(yoroi_site) or else its first group, for reports.
-  - Run it first in a play, before any role registers its results.
-author: [Yoroi maintainers]
-"""
+# The documentation (ansible-doc yoroi.baseline.validate_inputs) is in plugins/modules/validate_inputs.py.
+
 
 import difflib
 import glob
@@ -471,7 +453,7 @@ def query_ssh(ssh="ssh", run=subprocess.run):
     supported = {}
     for kind in SSH_QUERY_KINDS:
         try:
-            proc = run([ssh, "-Q", kind], capture_output=True, text=True, timeout=30,
+            proc = run([ssh, "-Q", kind], capture_output=True, check=False, text=True, timeout=30,
                        env=dict(os.environ, LC_ALL="C"))
         except (OSError, subprocess.SubprocessError):
             return None

@@ -355,7 +355,6 @@ def prune(root=GUARD_ROOT, keep_days=KEEP_DAYS, now=None):
     return removed
 
 
-
 def install_boot_unit(module, root=GUARD_ROOT, unit_dir=None):
     """Write and enable the boot unit unless it is already in place; True when it was."""
     unit_dir = unit_dir or BOOT_UNIT_DIR

@@ -38,13 +38,14 @@ description:
     C(pass) when no guard is left unresolved, else one finding per guard - C(fail) for a
     guard still armed past its deadline (its timer was lost), C(error) for a failed restore.
 author:
-  - Yoroi maintainers
+  - Yoroi maintainers (@yoroi)
 attributes:
   check_mode:
     support: full
     description: Reports what it would do; no timer is armed, stopped or fired.
   diff_mode:
     support: none
+    description: Changes no file of its own; the guarded change shows its diff in the module that made it.
 options:
   state:
     description: What to do with the guard.
@@ -292,7 +293,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             state=dict(type="str", required=True, choices=["armed", "confirmed", "rolled_back", "audit"]),
-            token=dict(type="str"),
+            token=dict(type="str", no_log=False),  # an identifier, not a secret
             paths=dict(type="list", elements="path", default=[]),
             reload_units=dict(type="list", elements="str", default=[]),
             timeout=dict(type="int", default=300),

@@ -167,7 +167,7 @@ def run_yoroi(*args: str, state_dir, timeout: float = 900) -> subprocess.Complet
         [str(REPO / "src"), str(REPO / ".dev" / "collections"), env.get("PYTHONPATH", "")]
     ).rstrip(os.pathsep)
     env["ANSIBLE_COLLECTIONS_PATH"] = str(REPO / ".dev" / "collections")
-    return subprocess.run([sys.executable, "-m", "yoroi", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "yoroi", *args], capture_output=True, check=False, text=True,
                           timeout=timeout, env=env, cwd=str(state_dir))
 
 

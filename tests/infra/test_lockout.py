@@ -25,7 +25,7 @@ def _failures(host, user):
 
 def check_automation_survives_faillock(node, deny=5):
     ssh = node.ssh
-    for _ in range(deny + 1):
+    for dummy in range(deny + 1):
         assert not password_login(ssh, ssh.automation_user, WRONG)
     assert len(_failures(node.host, ssh.automation_user)) >= deny, "faillock did not count the failed logins"
     assert key_login(ssh), "the automation account's key login was refused after failed password logins"
@@ -40,11 +40,11 @@ def nodes(module_lab, apply_to):
 
 
 def test_unhardened_host_does_not_count_failures(nodes):
-    _, unhardened = nodes
+    unhardened = nodes[1]
     with pytest.raises(AssertionError, match="faillock did not count"):
         check_automation_survives_faillock(unhardened)
 
 
 def test_automation_account_keeps_its_key_login_through_faillock(nodes):
-    hardened, _ = nodes
+    hardened = nodes[0]
     check_automation_survives_faillock(hardened)
