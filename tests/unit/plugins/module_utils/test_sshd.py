@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _access as access
+from ansible_collections.yoroi.baseline.plugins.module_utils import _hostfiles as hostfiles
 from ansible_collections.yoroi.baseline.plugins.module_utils import _sshd as sshd
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -204,7 +206,7 @@ def test_notes_only_for_the_overridden_controls():
 
 def test_staged_main_points_the_dropin_include_at_the_stage():
     text = "Include sshd_config.d/*.conf other.conf\nUsePAM yes\n"
-    staged = sshd.staged_main_config(text, "/etc/ssh/sshd_config.d", "/tmp/stage/d")
+    staged = access.staged_main_config(text, "/etc/ssh/sshd_config.d", "/tmp/stage/d")
     assert staged.splitlines()[0] == "Include /tmp/stage/d/*.conf /etc/ssh/other.conf"
 
 
@@ -221,7 +223,7 @@ def hardened(extra=""):
 
 
 def problems(config, account, address="10.89.3.1"):
-    return sshd.access_problems(config, account, address, address)
+    return access.access_problems(config, account, address, address)
 
 
 def test_hardened_config_keeps_automation_and_break_glass_in():
@@ -282,21 +284,21 @@ def test_root_with_prohibit_password_keeps_keys_only():
 
 
 def test_match_pattern_list_negation():
-    assert sshd.match_pattern_list("admins", "adm*,!admins") == -1
-    assert sshd.match_pattern_list("adm1", "adm*,!admins") == 1
-    assert sshd.match_pattern_list("x", "adm*") == 0
+    assert access.match_pattern_list("admins", "adm*,!admins") == -1
+    assert access.match_pattern_list("adm1", "adm*,!admins") == 1
+    assert access.match_pattern_list("x", "adm*") == 0
 
 
 def test_authorized_keys_paths_expand_tokens():
     config = sshd.parse_effective("authorizedkeysfile .ssh/authorized_keys /etc/ssh/keys/%u %%h\n")
-    assert sshd.authorized_keys_paths(config, "yoroi", "/home/yoroi", 1005) == [
+    assert access.authorized_keys_paths(config, "yoroi", "/home/yoroi", 1005) == [
         "/home/yoroi/.ssh/authorized_keys", "/etc/ssh/keys/yoroi", "/home/yoroi/%h"]
 
 
 def test_account_groups_include_the_primary_group():
-    rows = sshd.parse_group("yoroi:x:1005:\nsudo:x:27:breakglass\nssh-users:x:1010:alice,yoroi\n")
-    assert sshd.account_groups("yoroi", 1005, rows) == {"yoroi", "ssh-users"}
-    assert sshd.account_groups("breakglass", 1000, rows) == {"sudo"}
+    rows = hostfiles.parse_group("yoroi:x:1005:\nsudo:x:27:breakglass\nssh-users:x:1010:alice,yoroi\n")
+    assert hostfiles.account_groups("yoroi", 1005, rows) == {"yoroi", "ssh-users"}
+    assert hostfiles.account_groups("breakglass", 1000, rows) == {"sudo"}
 
 
 # --- where the automation connects from -------------------------------------------------------
@@ -314,15 +316,15 @@ PROC_NET_TCP6 = """\
 
 
 def test_established_peers_of_sshd_only():
-    assert sshd.established_peers(PROC_NET_TCP, ["22"]) == ["10.89.3.1"]
-    assert sshd.established_peers(PROC_NET_TCP6, ["22"]) == ["10.89.3.1"]
-    assert sshd.established_peers(PROC_NET_TCP, ["2222"]) == []
+    assert access.established_peers(PROC_NET_TCP, ["22"]) == ["10.89.3.1"]
+    assert access.established_peers(PROC_NET_TCP6, ["22"]) == ["10.89.3.1"]
+    assert access.established_peers(PROC_NET_TCP, ["2222"]) == []
 
 
 def test_ssh_connection_and_the_connection_spec():
-    conn = sshd.parse_ssh_connection("10.89.3.1 53994 10.89.0.10 22")
-    assert sshd.connection_spec("yoroi", conn) == "user=yoroi,host=10.89.3.1,addr=10.89.3.1,laddr=10.89.0.10,lport=22"
-    assert sshd.connection_spec("yoroi", {}) == "user=yoroi,host=127.0.0.1,addr=127.0.0.1"
+    conn = access.parse_ssh_connection("10.89.3.1 53994 10.89.0.10 22")
+    assert access.connection_spec("yoroi", conn) == "user=yoroi,host=10.89.3.1,addr=10.89.3.1,laddr=10.89.0.10,lport=22"
+    assert access.connection_spec("yoroi", {}) == "user=yoroi,host=127.0.0.1,addr=127.0.0.1"
 
 
 # --- findings ------------------------------------------------------------------------------
