@@ -130,10 +130,11 @@ class Concern(object):
     # --- acting --------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def changing(self):
-        """Hold the host-wide lock while the run changes the host (never in check mode)."""
+    def changing(self, needed=True):
+        """Hold the host-wide lock while the run changes the host: never in check mode,
+        nor when ``needed`` is false (nothing to change)."""
         stack = contextlib.ExitStack()
-        if not self.module.check_mode:
+        if needed and not self.module.check_mode:
             try:
                 stack.enter_context(_lock.host_lock(self.name, path=HOST_LOCK))
             except _lock.HostBusy as exc:

@@ -164,7 +164,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts as acc
-from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
+from ansible_collections.yoroi.baseline.plugins.module_utils import _concern
 from ansible_collections.yoroi.baseline.plugins.module_utils._files import read_text
 
 PASSWD = "/etc/passwd"
@@ -287,26 +287,20 @@ def main():
         for kind, choices in acc.ACTIONS.items()
     )
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=_concern.argument_spec(dict(
             max_inactive_days=dict(type="int", default=90),
             policy=dict(type="dict", default={}, options=policy_options),
-            automation_accounts=dict(type="list", elements="str", default=[]),
-            break_glass_accounts=dict(type="list", elements="str", default=[]),
-            protected_accounts=dict(type="list", elements="str", default=[]),
             archive_dir=dict(type="path", default="/var/backups/yoroi/accounts"),
             nologin_shell=dict(type="path", default="/usr/sbin/nologin"),
-            guard_timeout=dict(type="int", default=120),
-        ),
+        ), guard_timeout=120),
         supports_check_mode=True,
     )
     params = module.params
+    concern = _concern.Concern(module, "stale_accounts", dict(
+        (control, acc.EXPECTED[kind].format(days=params["max_inactive_days"])) for kind, control in acc.CONTROLS.items()))
     if params["max_inactive_days"] < 1:
-        module.fail_json(msg="max_inactive_days must be 1 or more, got %d" % params["max_inactive_days"], findings=[])
-
-    protected = set(["root"])
-    protected.update(params["automation_accounts"], params["break_glass_accounts"], params["protected_accounts"])
-    if os.environ.get("SUDO_USER"):
-        protected.add(os.environ["SUDO_USER"])
+        concern.refuse("max_inactive_days must be 1 or more, got %d" % params["max_inactive_days"])
+    protected = set(concern.protected)
 
     accounts, login_defs, shells, logins = read_state(module)
     uid_min, uid_max = acc.uid_range(login_defs)
@@ -319,46 +313,35 @@ def main():
     archives = {}
     before_lines, after_lines = [], []
     done = {}
-    guard = None
+    result = dict(archives=archives, protected=sorted(protected))
     to_change = [d for d in decisions if d[4] == acc.FAIL and d[3] != "report"]
-    if to_change and not module.check_mode and params["guard_timeout"]:
+    with concern.changing(needed=bool(to_change)):
         # A lock of the wrong account would cut access: unless a fresh login confirms
         # the change, the host restores the account databases (DESIGN invariant 5).
-        try:
-            guard = _guard.arm(module, list(ACCOUNT_DATABASES), [], params["guard_timeout"])
-        except (_guard.GuardError, OSError) as exc:
-            module.fail_json(msg="refused: the lockout guard could not be armed: %s; nothing was changed" % exc,
-                             findings=[])
-    for kind, account, detail, action, status in decisions:
-        if status != acc.FAIL or action == "report":
-            continue
-        before_lines.append("%s: %s, shell %s" % (account.name, account.state(today), account.shell))
-        after_lines.append("%s: %s" % (account.name, acc.after_state(action, account)))
-        if module.check_mode:
-            continue
-        # One account can offend twice (empty password and never used): act once.
-        key = (account.name, action)
-        if key not in done:
-            done[key] = carry_out(module, action, account, params["archive_dir"], params["nologin_shell"])
-        ok, note, archive = done[key]
-        outcomes[(kind, account.name)] = (ok, note)
-        if archive:
-            archives[account.name] = archive
+        if to_change:
+            result.update(concern.arm_guard(ACCOUNT_DATABASES, [], params["guard_timeout"]))
+        for kind, account, detail, action, status in decisions:
+            if status != acc.FAIL or action == "report":
+                continue
+            before_lines.append("%s: %s, shell %s" % (account.name, account.state(today), account.shell))
+            after_lines.append("%s: %s" % (account.name, acc.after_state(action, account)))
+            if module.check_mode:
+                continue
+            # One account can offend twice (empty password and never used): act once.
+            key = (account.name, action)
+            if key not in done:
+                done[key] = carry_out(module, action, account, params["archive_dir"], params["nologin_shell"])
+            ok, note, archive = done[key]
+            outcomes[(kind, account.name)] = (ok, note)
+            if archive:
+                archives[account.name] = archive
 
     human_count = len([a for a in accounts if uid_min <= a.uid <= uid_max])
     findings = acc.build_findings(decisions, outcomes, module.check_mode, params["max_inactive_days"], human_count, today)
     changed = bool(before_lines)
-    result = dict(
-        changed=changed,
-        findings=findings,
-        archives=archives,
-        protected=sorted(protected),
-    )
-    if guard:
-        result["guard_token"] = guard["token"]
-        result["guard"] = guard
-    if module._diff and changed:
-        result["diff"] = {
+    diff = None
+    if changed:
+        diff = {
             "before_header": "accounts",
             "after_header": "accounts",
             "before": "\n".join(sorted(set(before_lines))) + "\n",
@@ -366,8 +349,7 @@ def main():
         }
     if any(f["status"] == acc.ERROR for f in findings):
         result["msg"] = "some accounts could not be changed; see findings"
-    module.exit_json(**result)
-
+    concern.exit(findings, changed, diff, **result)
 
 if __name__ == "__main__":
     main()

@@ -106,7 +106,7 @@ def host(tmp_path, monkeypatch):
 
 
 # no systemd here: the guard is proven on lab hosts (tests/infra)
-ARGS = {"automation_accounts": ["yoroi"], "archive_dir": None, "guard_timeout": 0}
+ARGS = {"automation_account": "yoroi", "archive_dir": None, "guard_timeout": 0}
 
 
 def args(host, **extra):
@@ -161,7 +161,7 @@ def test_protected_accounts_are_skipped_and_untouched(host, run_module):
 
 def test_sudo_user_is_protected(host, run_module, monkeypatch):
     monkeypatch.setenv("SUDO_USER", "bob")
-    result, _ = run_module(stale_accounts, args(host, automation_accounts=[]))
+    result, _ = run_module(stale_accounts, args(host, automation_account=None))
     assert by_subject(result)[("ACC-001", "bob")]["status"] == "skipped"
 
 
