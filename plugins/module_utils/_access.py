@@ -459,7 +459,9 @@ def who_loses_access(candidate, accounts, connections, read=read_text):
     """Ask the candidate about every account from every address.
 
     ``accounts``: :func:`account` dicts (``connections`` in one overrides the shared ones;
-    ``key`` None is looked up in the account's AuthorizedKeysFile under ``home``).
+    ``key`` None is looked up in the account's AuthorizedKeysFile under ``home``; ``at``
+    maps an address to capabilities that differ there, such as ``kbdint`` where an
+    exemption skips the code).
     Returns ``(results, errors)``: ``results`` is, per account name, ``{"role", "need",
     "by_address": [{"addr", "problems", "how"}], "problems": [...]}`` where ``problems``
     are the reasons it loses access under its ``need``; ``errors`` lists ``sshd -T``
@@ -475,6 +477,7 @@ def who_loses_access(candidate, accounts, connections, read=read_text):
                 errors.append("sshd -T -C for %s failed: %s" % (acct["name"], error))
                 break
             probe = dict(acct)
+            probe.update((acct.get("at") or {}).get(conn["addr"], {}))
             if probe.get("key") is None:
                 probe["key"] = keys_found(cfg, acct["name"], acct.get("home") or "/", acct["uid"], read)
             problems = access_problems(cfg, probe, conn["addr"], conn["addr"])

@@ -142,13 +142,14 @@ class Concern(object):
         with stack:
             yield
 
-    def arm_guard(self, paths, reload_units, timeout, root=_guard.GUARD_ROOT):
+    def arm_guard(self, paths, reload_units, timeout, root=None):
         """Arm the lockout guard over ``paths``; {} when the guard is off (0) or nothing
         changes, else {"guard_token", "guard"} for the result. Refuses when it cannot."""
         if not timeout or not paths or self.module.check_mode:
             return {}
         try:
-            armed = _guard.arm(self.module, list(paths), list(reload_units), timeout, root)
+            where = (root,) if root else ()
+            armed = _guard.arm(self.module, list(paths), list(reload_units), timeout, *where)
         except (_guard.GuardError, OSError) as exc:
             self.refuse("the lockout guard could not be armed: %s" % exc)
         return {"guard_token": armed["token"], "guard": armed}
