@@ -31,8 +31,9 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
 from ansible_collections.yoroi.baseline.plugins.module_utils import _lock
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, finding
 
-# Tests point this at a temporary file; the restore script of the guard uses _lock's path.
+# Tests point these at a temporary file and no wait; the guard's restore uses _lock's path.
 HOST_LOCK = _lock.HOST_LOCK
+LOCK_WAIT = _lock.WAIT_SECONDS
 
 AUTOMATION = "automation account"
 SUDO = "automation account (SUDO_USER)"
@@ -136,7 +137,7 @@ class Concern(object):
         stack = contextlib.ExitStack()
         if needed and not self.module.check_mode:
             try:
-                stack.enter_context(_lock.host_lock(self.name, path=HOST_LOCK))
+                stack.enter_context(_lock.host_lock(self.name, path=HOST_LOCK, wait=LOCK_WAIT))
             except _lock.HostBusy as exc:
                 self.refuse("the host is busy: %s" % exc)
         with stack:
