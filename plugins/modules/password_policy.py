@@ -41,6 +41,10 @@ attributes:
   diff_mode:
     support: full
     description: One diff per file that changes, the C(common-*) files included.
+extends_documentation_fragment:
+  - yoroi.baseline.concern
+  - yoroi.baseline.concern.protected
+  - yoroi.baseline.concern.guard
 options:
   minlen: {description: pwquality minimum length (C(PWD-002)), 8 to 128., type: int, default: 14}
   minclass: {description: pwquality minimum number of character classes (C(PWD-003)), 0 to 4., type: int, default: 3}
@@ -66,16 +70,8 @@ options:
     description: Run C(chage) on existing human accounts (C(PWD-013)); when false they are only reported.
     type: bool
     default: true
-  automation_account: {description: The account Ansible connects as; never aged., type: str}
   guard_timeout:
-    description:
-      - Seconds after which the lockout guard (C(module_utils/_guard.py)) puts every changed
-        file back by itself, unless C(yoroi.baseline.change_guard) confirms a fresh login of
-        the automation account first. 0 writes without a guard.
-    type: int
     default: 120
-  break_glass_accounts: {description: Emergency accounts; never aged., type: list, elements: str, default: []}
-  protected_accounts: {description: Further accounts never aged., type: list, elements: str, default: []}
 notes:
   - Runs as root (C(become)). Debian 12 and 13; the PAM stack is managed with pam-auth-update.
   - Needs libpam-pwquality installed before an apply; check mode plans without it.
@@ -93,10 +89,22 @@ EXAMPLES = r"""
 
 RETURN = r"""
 findings:
-  description: At least one finding per control C(PWD-001) .. C(PWD-013); C(PWD-013) has one per account.
+  description:
+    - One finding per control (and per subject where a control is about one account or
+      file) - C(control), C(status) (pass, fail, fixed, error, skipped), C(expected),
+      C(actual), C(evidence), C(subject). A refused run has an C(error) finding for every
+      control of the module.
   returned: always
   type: list
   elements: dict
+guard_token:
+  description: The lockout guard armed for this change; confirm it after a fresh login.
+  returned: when something changed (not in check mode) and O(guard_timeout) is not 0
+  type: str
+guard:
+  description: The armed guard - C(token), C(unit) (its transient timer) and C(dir) (its backups).
+  returned: with guard_token
+  type: dict
 changed:
   description: Whether any file or account was changed (in check mode, would be).
   returned: always
@@ -106,10 +114,6 @@ diff:
   returned: when diff mode is on and something changes
   type: list
   elements: dict
-guard_token:
-  description: The lockout guard armed for this change; confirm it after a fresh login.
-  returned: when files changed (not in check mode) and O(guard_timeout) is not 0
-  type: str
 backups:
   description: Backup files written in this run.
   returned: always

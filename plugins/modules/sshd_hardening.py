@@ -47,6 +47,9 @@ attributes:
   diff_mode:
     support: full
     description: Diffs of the drop-in, C(sshd_config) (when its Include moves), the banner and group memberships.
+extends_documentation_fragment:
+  - yoroi.baseline.concern
+  - yoroi.baseline.concern.guard
 options:
   permit_root_login:
     description: PermitRootLogin (C(SSH-001) passes only with C(no)).
@@ -85,14 +88,6 @@ options:
       - When false, the pre-check refuses a configuration that leaves them out.
     type: bool
     default: true
-  automation_account:
-    description: The account Ansible connects as; C(SUDO_USER) when empty.
-    type: str
-  break_glass_accounts:
-    description: Emergency accounts that must keep SSH access.
-    type: list
-    elements: str
-    default: []
   break_glass_methods:
     description: How break-glass accounts log in; the pre-check needs one of them to stay usable.
     type: list
@@ -113,10 +108,6 @@ options:
     type: dict
     default: {}
   service_name: {description: The sshd unit to reload., type: str, default: ssh}
-  guard_timeout:
-    description: Seconds after which an unconfirmed change restores itself; 0 writes without a guard.
-    type: int
-    default: 300
   guard_root: {description: Where the guard keeps its backups., type: path, default: /var/lib/yoroi/guard}
   sshd_config: {description: The main sshd configuration file., type: path, default: /etc/ssh/sshd_config}
   dropin_path: {description: The drop-in Yoroi writes., type: path, default: /etc/ssh/sshd_config.d/00-yoroi.conf}
@@ -128,6 +119,8 @@ options:
       - FOR TESTS ONLY - write even when the pre-check finds a lockout (the guard still rolls it back).
     type: bool
     default: false
+  guard_timeout:
+    default: 300
 notes:
   - On a host with no SSH server (no C(sshd)), every SSH control is reported as C(skipped) and nothing is changed.
   - Runs as root (C(become)) on hosts with systemd and OpenSSH 8.2 or later.
@@ -150,10 +143,22 @@ EXAMPLES = r"""
 
 RETURN = r"""
 findings:
-  description: One finding per control SSH-001 .. SSH-012 (and ERROR findings when refused).
+  description:
+    - One finding per control (and per subject where a control is about one account or
+      file) - C(control), C(status) (pass, fail, fixed, error, skipped), C(expected),
+      C(actual), C(evidence), C(subject). A refused run has an C(error) finding for every
+      control of the module.
   returned: always
   type: list
   elements: dict
+guard_token:
+  description: The lockout guard armed for this change; confirm it after a fresh login.
+  returned: when something changed (not in check mode) and O(guard_timeout) is not 0
+  type: str
+guard:
+  description: The armed guard - C(token), C(unit) (its transient timer) and C(dir) (its backups).
+  returned: with guard_token
+  type: dict
 algorithms:
   description: The Ciphers, MACs and KexAlgorithms written (the supported strong ones).
   returned: always

@@ -36,6 +36,10 @@ attributes:
   diff_mode:
     support: full
     description: Shows each affected account's state before and after.
+extends_documentation_fragment:
+  - yoroi.baseline.concern
+  - yoroi.baseline.concern.protected
+  - yoroi.baseline.concern.guard
 options:
   max_inactive_days:
     description: Days without a login after which a human account is stale.
@@ -76,21 +80,6 @@ options:
         type: str
         choices: [report, nologin]
         default: nologin
-  automation_accounts:
-    description: Accounts that run the automation; never changed. C(SUDO_USER) is added.
-    type: list
-    elements: str
-    default: []
-  break_glass_accounts:
-    description: Emergency accounts; never changed even when unused.
-    type: list
-    elements: str
-    default: []
-  protected_accounts:
-    description: Any other account that must never be changed.
-    type: list
-    elements: str
-    default: []
   archive_dir:
     description: Where home directories, crontabs and mail of removed accounts are archived.
     type: path
@@ -129,26 +118,27 @@ EXAMPLES = r"""
 
 RETURN = r"""
 findings:
-  description: One finding per offending account and control, or one C(pass) per clean control.
+  description:
+    - One finding per control (and per subject where a control is about one account or
+      file) - C(control), C(status) (pass, fail, fixed, error, skipped), C(expected),
+      C(actual), C(evidence), C(subject). A refused run has an C(error) finding for every
+      control of the module.
   returned: always
   type: list
   elements: dict
-  contains:
-    control: {description: Control id from the catalog, type: str, sample: ACC-001}
-    status: {description: pass, fail, fixed, error or skipped, type: str, sample: fixed}
-    subject: {description: The account, type: str, returned: when about one account, sample: bob}
-    expected: {description: What the control asks for, type: str}
-    actual: {description: What was found (after the change, when fixed), type: str}
-    evidence: {description: Where it was read and what was done, type: str}
+guard_token:
+  description: The lockout guard armed for this change; confirm it after a fresh login.
+  returned: when something changed (not in check mode) and O(guard_timeout) is not 0
+  type: str
+guard:
+  description: The armed guard - C(token), C(unit) (its transient timer) and C(dir) (its backups).
+  returned: with guard_token
+  type: dict
 archives:
   description: Archives written for removed accounts.
   returned: always
   type: dict
   sample: {bob: /var/backups/yoroi/accounts/bob-20261127T101500Z.tar.gz}
-guard_token:
-  description: The lockout guard armed for this change; confirm it after a fresh login.
-  returned: when accounts changed (not in check mode) and O(guard_timeout) is not 0
-  type: str
 protected:
   description: Every account the module would not change.
   returned: always

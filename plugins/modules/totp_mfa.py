@@ -45,6 +45,9 @@ attributes:
   diff_mode:
     support: full
     description: One diff per configuration file; enrolments are listed, never their content.
+extends_documentation_fragment:
+  - yoroi.baseline.concern
+  - yoroi.baseline.concern.guard
 options:
   groups:
     description: Groups whose members must present a TOTP code.
@@ -77,15 +80,6 @@ options:
     description: Also require the code for sudo (C(MFA-005)); when false a block written before is removed.
     type: bool
     default: false
-  automation_account:
-    description: The account Ansible connects as; must keep a key-only way in.
-    type: str
-    required: true
-  break_glass_accounts:
-    description: Emergency accounts; each must keep a way in it can complete.
-    type: list
-    elements: str
-    default: []
   dropin:
     description: The sshd drop-in this module owns.
     type: path
@@ -96,10 +90,9 @@ options:
     default: /etc/security/yoroi-mfa-exempt.conf
   guard_timeout:
     description:
-      - Seconds after which the lockout guard (C(module_utils/_guard.py)) restores the sshd
-        and PAM files and reloads sshd, unless C(yoroi.baseline.change_guard) confirms a fresh
-        login first; 0 turns the guard off. Secret files are not guarded - they are never
-        replaced, only created.
+      - Seconds after which the lockout guard restores the sshd and PAM files and reloads sshd,
+        unless C(yoroi.baseline.change_guard) confirms a fresh login first; 0 turns the guard off.
+        Secret files are not guarded - they are never replaced, only created.
     type: int
     default: 0
 notes:
@@ -123,10 +116,22 @@ EXAMPLES = r"""
 
 RETURN = r"""
 findings:
-  description: Findings for MFA-001 .. MFA-005 (per member where it is about one account).
+  description:
+    - One finding per control (and per subject where a control is about one account or
+      file) - C(control), C(status) (pass, fail, fixed, error, skipped), C(expected),
+      C(actual), C(evidence), C(subject). A refused run has an C(error) finding for every
+      control of the module.
   returned: always
   type: list
   elements: dict
+guard_token:
+  description: The lockout guard armed for this change; confirm it after a fresh login.
+  returned: when something changed (not in check mode) and O(guard_timeout) is not 0
+  type: str
+guard:
+  description: The armed guard - C(token), C(unit) (its transient timer) and C(dir) (its backups).
+  returned: with guard_token
+  type: dict
 enrolled:
   description: Members enrolled in this run, with the path of their new secret file (never the secret).
   returned: always
@@ -146,16 +151,7 @@ backups:
   description: Backup files written in this run.
   returned: always
   type: list
-  elements: str
-guard_token:
-  description: The token of the armed lockout guard, for C(yoroi.baseline.change_guard) to confirm or roll back.
-  returned: when a guard was armed (O(guard_timeout) set and something changed)
-  type: str
-guard:
-  description: The armed guard (token, unit, dir).
-  returned: when a guard was armed
-  type: dict
-"""
+  elements: str"""
 
 import datetime
 import errno
