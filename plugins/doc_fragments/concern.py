@@ -65,7 +65,9 @@ guard_token:
   returned: when something changed (not in check mode) and O(guard_timeout) is not 0
   type: str
 guard:
-  description: The armed guard - C(token), C(unit) (its transient timer) and C(dir) (its backups).
+  description:
+    - The armed guard - C(token), C(unit) (its transient timer), C(dir) (its backups),
+      C(timeout) and C(change) (what changed); the C(yoroi.baseline.lockout_guard) role reads it.
   returned: with guard_token
   type: dict
 """

@@ -17,7 +17,8 @@ every concern needs the same parts, and they live here:
 * the host-wide lock (:meth:`Concern.changing`): every run that changes anything holds
   it (``_lock.host_lock``); a busy host is a refusal, not a hang;
 * arming the lockout guard (:meth:`Concern.arm_guard`): one call, one result key
-  ``guard_token`` (and ``guard``: token, unit, dir), one message when it cannot be armed;
+  ``guard_token`` (and ``guard``: token, unit, dir, timeout, change - what the role that
+  proves the fresh login reads), one message when it cannot be armed;
 * the exit (:meth:`Concern.exit`): findings, changed, diff (only in diff mode), and a
   message when a finding is an error.
 """
@@ -78,12 +79,14 @@ class Concern(object):
     """One module run of one concern.
 
     ``controls``: {control id: what it expects} for every control the module can emit;
-    refusals give one ERROR finding for each.
+    refusals give one ERROR finding for each. ``change``: what a guarded change is called
+    (sshd, PAM, ...) in the lockout_guard role's messages; the module name by default.
     """
 
-    def __init__(self, module, name, controls, environ=None):
+    def __init__(self, module, name, controls, environ=None, change=None):
         self.module = module
         self.name = name
+        self.change = change or name
         self.controls = dict(controls)
         self.protected = protected_accounts(module.params, environ)
 
@@ -145,7 +148,9 @@ class Concern(object):
 
     def arm_guard(self, paths, reload_units, timeout, root=None):
         """Arm the lockout guard over ``paths``; {} when the guard is off (0) or nothing
-        changes, else {"guard_token", "guard"} for the result. Refuses when it cannot."""
+        changes, else {"guard_token", "guard"} for the result. ``guard`` holds all that the
+        lockout_guard role needs: token, unit, dir, timeout and change. Refuses when it
+        cannot be armed."""
         if not timeout or not paths or self.module.check_mode:
             return {}
         try:
@@ -153,7 +158,7 @@ class Concern(object):
             armed = _guard.arm(self.module, list(paths), list(reload_units), timeout, *where)
         except (_guard.GuardError, OSError) as exc:
             self.refuse("the lockout guard could not be armed: %s" % exc)
-        return {"guard_token": armed["token"], "guard": armed}
+        return {"guard_token": armed["token"], "guard": dict(armed, timeout=int(timeout), change=self.change)}
 
     def exit(self, findings, changed, diff=None, **extra):
         """Exit with the findings; ``diff`` is returned in diff mode only."""

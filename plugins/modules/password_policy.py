@@ -102,7 +102,9 @@ guard_token:
   returned: when something changed (not in check mode) and O(guard_timeout) is not 0
   type: str
 guard:
-  description: The armed guard - C(token), C(unit) (its transient timer) and C(dir) (its backups).
+  description:
+    - The armed guard - C(token), C(unit) (its transient timer), C(dir) (its backups),
+      C(timeout) and C(change) (what changed); the C(yoroi.baseline.lockout_guard) role reads it.
   returned: with guard_token
   type: dict
 changed:
@@ -411,7 +413,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    concern = _concern.Concern(module, "password_policy", dict.fromkeys(pp.CONTROLS, "the password policy as configured"))
+    concern = _concern.Concern(module, "password_policy", dict.fromkeys(pp.CONTROLS, "the password policy as configured"),
+                               change="PAM")
     for option, (low, high) in sorted(RANGES.items()):
         if not low <= params[option] <= high:
             concern.refuse("%s must be between %d and %d, got %d" % (option, low, high, params[option]))

@@ -156,7 +156,9 @@ guard_token:
   returned: when something changed (not in check mode) and O(guard_timeout) is not 0
   type: str
 guard:
-  description: The armed guard - C(token), C(unit) (its transient timer) and C(dir) (its backups).
+  description:
+    - The armed guard - C(token), C(unit) (its transient timer), C(dir) (its backups),
+      C(timeout) and C(change) (what changed); the C(yoroi.baseline.lockout_guard) role reads it.
   returned: with guard_token
   type: dict
 algorithms:
@@ -277,7 +279,7 @@ def main():
     )
     p = module.params
     concern = _concern.Concern(module, "sshd_hardening", dict(
-        (control, "sshd: %s as configured" % ", ".join(keys)) for control, keys in sshd.CONTROL_KEYS.items()))
+        (control, "sshd: %s as configured" % ", ".join(keys)) for control, keys in sshd.CONTROL_KEYS.items()), change="sshd")
     for option, low, high in (("max_auth_tries", 1, 10), ("login_grace_time", 1, 600),
                               ("client_alive_interval", 1, 3600), ("client_alive_count_max", 1, 10)):
         if not low <= p[option] <= high:

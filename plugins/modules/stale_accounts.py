@@ -131,7 +131,9 @@ guard_token:
   returned: when something changed (not in check mode) and O(guard_timeout) is not 0
   type: str
 guard:
-  description: The armed guard - C(token), C(unit) (its transient timer) and C(dir) (its backups).
+  description:
+    - The armed guard - C(token), C(unit) (its transient timer), C(dir) (its backups),
+      C(timeout) and C(change) (what changed); the C(yoroi.baseline.lockout_guard) role reads it.
   returned: with guard_token
   type: dict
 archives:
@@ -287,7 +289,7 @@ def main():
     )
     params = module.params
     concern = _concern.Concern(module, "stale_accounts", dict(
-        (control, acc.EXPECTED[kind].format(days=params["max_inactive_days"])) for kind, control in acc.CONTROLS.items()))
+        (control, acc.EXPECTED[kind].format(days=params["max_inactive_days"])) for kind, control in acc.CONTROLS.items()), change="accounts")
     if params["max_inactive_days"] < 1:
         concern.refuse("max_inactive_days must be 1 or more, got %d" % params["max_inactive_days"])
     protected = set(concern.protected)

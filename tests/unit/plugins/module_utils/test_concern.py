@@ -81,7 +81,8 @@ def test_guard_arming_one_key_one_message(monkeypatch):
     module = FakeModule()
     concern = _concern.Concern(module, "x", CONTROLS)
     monkeypatch.setattr(_guard, "arm", lambda module, paths, units, timeout: {"token": "T", "unit": "u", "dir": "d"})
-    assert concern.arm_guard(["/etc/x"], [], 120) == {"guard_token": "T", "guard": {"token": "T", "unit": "u", "dir": "d"}}
+    assert concern.arm_guard(["/etc/x"], [], 120) == {"guard_token": "T", "guard": {
+        "token": "T", "unit": "u", "dir": "d", "timeout": 120, "change": "x"}}
     assert concern.arm_guard([], [], 120) == {} and concern.arm_guard(["/etc/x"], [], 0) == {}
 
     def broken(*args):
