@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import os
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _files
 from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
 from ansible_collections.yoroi.baseline.plugins.module_utils import _lock
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, finding
@@ -136,7 +137,8 @@ class Concern(object):
     @contextlib.contextmanager
     def changing(self, needed=True):
         """Hold the host-wide lock while the run changes the host: never in check mode,
-        nor when ``needed`` is false (nothing to change)."""
+        nor when ``needed`` is false (nothing to change). A file that fails its validator
+        inside the block fails the run with an ERROR finding per control."""
         stack = contextlib.ExitStack()
         if needed and not self.module.check_mode:
             try:
@@ -144,7 +146,10 @@ class Concern(object):
             except _lock.HostBusy as exc:
                 self.refuse("the host is busy: %s" % exc)
         with stack:
-            yield
+            try:
+                yield
+            except _files.ValidationFailed as exc:
+                self.fail(str(exc))
 
     def arm_guard(self, paths, reload_units, timeout, root=None):
         """Arm the lockout guard over ``paths``; {} when the guard is off (0) or nothing

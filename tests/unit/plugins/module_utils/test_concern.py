@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.yoroi.baseline.plugins.module_utils import _concern, _guard, _lock
+from ansible_collections.yoroi.baseline.plugins.module_utils import _concern, _files, _guard, _lock
 
 CONTROLS = {"X-001": "one thing", "X-002": "another"}
 
@@ -102,3 +102,13 @@ def test_exit_carries_findings_and_the_diff_only_in_diff_mode():
             _concern.Concern(module, "x", CONTROLS).exit([{"control": "X-001", "status": "error"}], True, {"before": ""})
         assert module.result["changed"] is True and ("diff" in module.result) is diff_mode
         assert "see findings" in module.result["msg"]
+
+
+def test_a_file_refused_by_its_validator_fails_with_every_control(tmp_path, monkeypatch):
+    monkeypatch.setattr(_concern, "HOST_LOCK", str(tmp_path / "host.lock"))
+    module = FakeModule()
+    with pytest.raises(Stop):
+        with _concern.Concern(module, "x", CONTROLS).changing():
+            raise _files.ValidationFailed("refused to write /etc/x: validation failed: bad keyword")
+    assert module.result["msg"].startswith("refused to write /etc/x")
+    assert {f["status"] for f in module.result["findings"]} == {"error"} and len(module.result["findings"]) == 2
