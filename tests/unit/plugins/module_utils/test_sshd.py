@@ -5,8 +5,6 @@ import sys
 
 import pytest
 
-from ansible_collections.yoroi.baseline.plugins.module_utils import _access as access
-from ansible_collections.yoroi.baseline.plugins.module_utils import _hostfiles as hostfiles
 from ansible_collections.yoroi.baseline.plugins.module_utils import _sshd as sshd
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -204,127 +202,8 @@ def test_notes_only_for_the_overridden_controls():
     assert sorted(notes) == ["SSH-003", "SSH-011"]
 
 
-def test_staged_main_points_the_dropin_include_at_the_stage():
-    text = "Include sshd_config.d/*.conf other.conf\nUsePAM yes\n"
-    staged = access.staged_main_config(text, "/etc/ssh/sshd_config.d", "/tmp/stage/d")
-    assert staged.splitlines()[0] == "Include /tmp/stage/d/*.conf /etc/ssh/other.conf"
-
-
-# --- the lockout pre-check on recorded sshd -T -C outputs ----------------------------------
-
-AUTOMATION = {"name": "yoroi", "uid": 1005, "groups": {"yoroi", "ssh-users"}, "shell": "/bin/bash", "shell_ok": True,
-              "methods": ["publickey"], "keys_found": True}
-BREAKGLASS = {"name": "breakglass", "uid": 1000, "groups": {"breakglass", "sudo", "ssh-users"}, "shell": "/bin/bash",
-              "shell_ok": True, "methods": ["password"]}
-
-
 def hardened(extra=""):
     return sshd.parse_effective(rec.BOOKWORM_T_C_HARDENED + extra)
-
-
-def problems(config, account, address="10.89.3.1"):
-    return access.access_problems(config, account, address, address)
-
-
-def test_hardened_config_keeps_automation_and_break_glass_in():
-    assert problems(hardened(), AUTOMATION) == []
-    assert problems(hardened(), BREAKGLASS) == []
-
-
-@pytest.mark.parametrize("account, change, fragment", [
-    (AUTOMATION, {"groups": {"yoroi"}}, "AllowGroups ssh-users: yoroi is in none of them"),
-    (BREAKGLASS, {"groups": {"breakglass", "sudo"}}, "breakglass is in none of them"),
-    (AUTOMATION, {"keys_found": False}, "no authorized key found"),
-    (AUTOMATION, {"shell_ok": False}, "login shell"),
-    (AUTOMATION, {"uid": 0, "name": "root"}, "PermitRootLogin no refuses root"),
-])
-def test_account_changes_that_lock_out(account, change, fragment):
-    found = problems(hardened(), dict(account, **change))
-    assert any(fragment in p for p in found), found
-
-
-@pytest.mark.parametrize("extra, account, fragment", [
-    ("allowusers nobody\n", AUTOMATION, "AllowUsers nobody does not include yoroi"),
-    ("denyusers yo*\n", AUTOMATION, "DenyUsers yo* matches yoroi"),
-    ("denygroups sudo\n", BREAKGLASS, "DenyGroups sudo matches breakglass's group sudo"),
-    ("allowusers yoroi@192.168.0.0/16\n", AUTOMATION, "AllowUsers"),
-])
-def test_settings_that_lock_out(extra, account, fragment):
-    found = problems(hardened(extra), account)
-    assert any(fragment in p for p in found), found
-
-
-def test_user_at_address_patterns_match_the_connection():
-    assert problems(hardened("allowusers yoroi@10.89.0.0/16 breakglass\n"), AUTOMATION) == []
-    assert problems(hardened("allowusers yoroi@10.89.3.* breakglass\n"), AUTOMATION) == []
-
-
-def test_authentication_methods():
-    no_pubkey = rec.BOOKWORM_T_C_HARDENED.replace("pubkeyauthentication yes", "pubkeyauthentication no")
-    assert any("could not authenticate with publickey" in p for p in problems(sshd.parse_effective(no_pubkey), AUTOMATION))
-    no_password = rec.BOOKWORM_T_C_HARDENED.replace("passwordauthentication yes", "passwordauthentication no")
-    assert problems(sshd.parse_effective(no_password), BREAKGLASS)
-    # keyboard-interactive through PAM still asks for the password
-    kbd = no_password.replace("kbdinteractiveauthentication no", "kbdinteractiveauthentication yes")
-    assert problems(sshd.parse_effective(kbd), BREAKGLASS) == []
-    # MFA for everyone (publickey AND a code) locks the automation out; either-or does not
-    mfa = rec.BOOKWORM_T_C_HARDENED.replace("authenticationmethods any", "authenticationmethods publickey,keyboard-interactive")
-    assert problems(sshd.parse_effective(mfa), AUTOMATION)
-    either = rec.BOOKWORM_T_C_HARDENED.replace("authenticationmethods any",
-                                               "authenticationmethods publickey,keyboard-interactive publickey")
-    assert problems(sshd.parse_effective(either), AUTOMATION) == []
-
-
-def test_root_with_prohibit_password_keeps_keys_only():
-    config = sshd.parse_effective(rec.BOOKWORM_T_STOCK)  # permitrootlogin without-password
-    root_key = dict(AUTOMATION, name="root", uid=0, groups={"root"})
-    assert problems(config, root_key) == []
-    root_password = dict(BREAKGLASS, name="root", uid=0, groups={"root"})
-    assert problems(config, root_password)
-
-
-def test_match_pattern_list_negation():
-    assert access.match_pattern_list("admins", "adm*,!admins") == -1
-    assert access.match_pattern_list("adm1", "adm*,!admins") == 1
-    assert access.match_pattern_list("x", "adm*") == 0
-
-
-def test_authorized_keys_paths_expand_tokens():
-    config = sshd.parse_effective("authorizedkeysfile .ssh/authorized_keys /etc/ssh/keys/%u %%h\n")
-    assert access.authorized_keys_paths(config, "yoroi", "/home/yoroi", 1005) == [
-        "/home/yoroi/.ssh/authorized_keys", "/etc/ssh/keys/yoroi", "/home/yoroi/%h"]
-
-
-def test_account_groups_include_the_primary_group():
-    rows = hostfiles.parse_group("yoroi:x:1005:\nsudo:x:27:breakglass\nssh-users:x:1010:alice,yoroi\n")
-    assert hostfiles.account_groups("yoroi", 1005, rows) == {"yoroi", "ssh-users"}
-    assert hostfiles.account_groups("breakglass", 1000, rows) == {"sudo"}
-
-
-# --- where the automation connects from -------------------------------------------------------
-
-PROC_NET_TCP = """\
-  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
-   0: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1 1 0000000000000000 100 0 0 10 0
-   1: 0A00590A:0016 0103590A:D2F4 01 00000000:00000000 02:0009A1B6 00000000     0        0 2 2 0000000000000000 20 4 31 10 -1
-   2: 0A00590A:0050 0203590A:D2F5 01 00000000:00000000 02:0009A1B6 00000000     0        0 3 2 0000000000000000 20 4 31 10 -1
-"""
-PROC_NET_TCP6 = """\
-  sl  local_address                         remote_address                        st
-   0: 0000000000000000FFFF00000A00590A:0016 0000000000000000FFFF00000103590A:C350 01 0
-"""
-
-
-def test_established_peers_of_sshd_only():
-    assert access.established_peers(PROC_NET_TCP, ["22"]) == ["10.89.3.1"]
-    assert access.established_peers(PROC_NET_TCP6, ["22"]) == ["10.89.3.1"]
-    assert access.established_peers(PROC_NET_TCP, ["2222"]) == []
-
-
-def test_ssh_connection_and_the_connection_spec():
-    conn = access.parse_ssh_connection("10.89.3.1 53994 10.89.0.10 22")
-    assert access.connection_spec("yoroi", conn) == "user=yoroi,host=10.89.3.1,addr=10.89.3.1,laddr=10.89.0.10,lport=22"
-    assert access.connection_spec("yoroi", {}) == "user=yoroi,host=127.0.0.1,addr=127.0.0.1"
 
 
 # --- findings ------------------------------------------------------------------------------
