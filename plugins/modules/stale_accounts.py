@@ -23,7 +23,7 @@ description:
   - Each kind of finding is handled by its O(policy) action. An account that is already
     disabled (expired) passes, since it cannot log in by any method.
   - Protected accounts are never changed and are reported as C(skipped) - root, the
-    account Ansible connects as (O(automation_accounts) and C(SUDO_USER)),
+    account Ansible connects as (O(automation_account) and C(SUDO_USER)),
     O(break_glass_accounts) and O(protected_accounts).
   - Before an account is removed, its home directory, crontab and mail spool are archived
     to O(archive_dir) (mode 0600) and the archive path is given in the finding.
@@ -107,7 +107,7 @@ EXAMPLES = r"""
     policy:
       stale: lock
       never_used: remove
-    automation_accounts: ["{{ ansible_user }}"]
+    automation_account: "{{ ansible_user }}"
     break_glass_accounts: [breakglass]
 
 - name: Audit only

@@ -30,9 +30,12 @@ description:
     The deadline takes effect at the first run on or after it.
   - Lockout guard - before writing, the candidate configuration is composed in a temporary
     directory (the live C(sshd_config) and drop-ins plus the new drop-in), checked with
-    C(sshd -t), and C(sshd -T -C) must show that O(automation_account) keeps a key-only way
-    in and each of O(break_glass_accounts) a way it can complete; otherwise nothing is
-    changed and the module fails with the reason. An automation account inside an MFA
+    C(sshd -t), and the SSH access engine (C(module_utils/_access.py)) asks C(sshd -T -C) per
+    account and client address whether O(automation_account) (and the C(SUDO_USER) of the
+    run) keeps a key-only way in from every address it uses, and each of
+    O(break_glass_accounts) one way in it can complete - AllowUsers, AllowGroups,
+    DenyUsers, DenyGroups, the login shell and PermitRootLogin included; otherwise
+    nothing is changed and the module fails with the reason. An automation account inside an MFA
     group without an exemption is refused outright. After the checks, with O(guard_timeout),
     the lockout guard is armed before the first write and its token returned, so the role
     confirms the change after a fresh login or lets the host restore it.
