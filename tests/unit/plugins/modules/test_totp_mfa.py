@@ -99,7 +99,7 @@ def tree(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "read_accounts", lambda names: (dict((g, groups[g]) for g in names if g in groups),
                                                              [tuple(u)[:4] for u in users.values()]))
     (tmp_path / "group").write_text("mfa-users:x:1500:alice,bob\nssh-users:x:1600:yoroi,breakglass,alice,bob\n")
-    monkeypatch.setattr(mod, "GROUP", str(tmp_path / "group"), raising=False)
+    monkeypatch.setattr(mod, "GROUP", str(tmp_path / "group"))
     (tmp_path / "shadow").write_text("breakglass:$y$hash:20000::::::\nyoroi:*:20000::::::\n")
     monkeypatch.setattr(mod, "SHADOW", str(tmp_path / "shadow"))
     monkeypatch.setattr(mod, "PAM_SSHD", str(pam_d / "sshd"))
@@ -107,8 +107,7 @@ def tree(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "PAM_MODULE_DIRS", (str(modules),))
     monkeypatch.setattr(mod, "Candidate", FakeCandidate)
     monkeypatch.setattr(mod, "sshd_validate", lambda module: None)
-    monkeypatch.setattr(mod, "client_connections", lambda ports, address=None: [{"addr": "10.89.1.1"}], raising=False)
-    monkeypatch.setattr(mod, "connection_address", lambda: "10.89.1.1", raising=False)  # before the access engine
+    monkeypatch.setattr(mod, "client_connections", lambda ports, address=None: [{"addr": "10.89.1.1"}])
     # a host with an SSH server (the controller running the tests may have none)
     real_bin_path = basic.AnsibleModule.get_bin_path
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path",
