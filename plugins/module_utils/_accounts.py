@@ -20,13 +20,25 @@ from __future__ import annotations
 
 import struct
 
-from ansible_collections.yoroi.baseline.plugins.module_utils._findings import (
+from ansible_collections.yoroi.baseline.plugins.module_utils._findings import (  # noqa: F401 (re-exported)
     ERROR,
     FAIL,
     FIXED,
     PASS,
     SKIPPED,
     finding,
+    fold,
+)
+# The account files are parsed by the shared host-file parsers; the names stay importable
+# from here for the accounts concern.
+from ansible_collections.yoroi.baseline.plugins.module_utils._hostfiles import (  # noqa: F401
+    Account,
+    join_shadow,
+    parse_login_defs,
+    parse_passwd,
+    parse_shadow,
+    parse_shells,
+    uid_range,
 )
 
 DAY = 86400
@@ -71,112 +83,6 @@ EXPECTED = {
     "extra_uid0": "UID 0 for root only",
     "system_shell": "a non-login shell for system accounts",
 }
-
-
-class Account(object):
-    """One row of /etc/passwd joined with its /etc/shadow row."""
-
-    __slots__ = ("name", "uid", "gid", "home", "shell", "password", "last_change", "expire")
-
-    def __init__(self, name, uid, gid, home, shell, password=None, last_change=None, expire=None):
-        self.name = name
-        self.uid = uid
-        self.gid = gid
-        self.home = home
-        self.shell = shell
-        self.password = password  # the shadow field; None when there is no shadow row
-        self.last_change = last_change  # days since the epoch
-        self.expire = expire  # days since the epoch
-
-    def disabled(self, today):
-        """An expired account cannot log in by any method (PAM account phase)."""
-        return self.expire is not None and self.expire <= today
-
-    def password_locked(self):
-        return self.password is not None and self.password.startswith("!")
-
-    def state(self, today):
-        words = []
-        if self.password_locked():
-            words.append("password locked")
-        if self.disabled(today):
-            words.append("expired")
-        if self.password == "":
-            words.append("empty password")
-        if not words:
-            words.append("enabled")
-        return ", ".join(words)
-
-
-def _int_or_none(text):
-    text = text.strip()
-    if text == "":
-        return None
-    try:
-        return int(text)
-    except ValueError:
-        return None
-
-
-def parse_passwd(text):
-    accounts = []
-    for line in text.splitlines():
-        if not line or line.startswith("#") or line.startswith("+") or line.startswith("-"):
-            continue
-        fields = line.split(":")
-        if len(fields) < 7:
-            continue
-        try:
-            uid, gid = int(fields[2]), int(fields[3])
-        except ValueError:
-            continue
-        accounts.append(Account(fields[0], uid, gid, fields[5], fields[6]))
-    return accounts
-
-
-def parse_shadow(text):
-    rows = {}
-    for line in text.splitlines():
-        fields = line.split(":")
-        if len(fields) < 8:
-            continue
-        rows[fields[0]] = (fields[1], _int_or_none(fields[2]), _int_or_none(fields[7]))
-    return rows
-
-
-def join_shadow(accounts, shadow):
-    for account in accounts:
-        row = shadow.get(account.name)
-        if row is not None:
-            account.password, account.last_change, account.expire = row
-    return accounts
-
-
-def parse_login_defs(text):
-    values = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        parts = line.split(None, 1)
-        values[parts[0]] = parts[1].strip() if len(parts) > 1 else ""
-    return values
-
-
-def uid_range(login_defs):
-    def number(key, default):
-        try:
-            return int(login_defs.get(key, default))
-        except ValueError:
-            return default
-
-    return number("UID_MIN", 1000), number("UID_MAX", 60000)
-
-
-def parse_shells(text):
-    return frozenset(
-        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
-    )
 
 
 def _cstr(raw):
@@ -316,14 +222,16 @@ def build_findings(decisions, outcomes, check_mode, max_inactive_days, human_cou
         elif status == PASS:
             actual = "%s; %s" % (detail, account.state(today))
         elif action == "report":
+            status = fold(False, False, check_mode, attempted=False)
             actual = detail
             evidence = "%s; policy is report" % detail
         elif check_mode:
+            status = fold(False, True, check_mode)
             actual = detail
             evidence = "%s; would %s" % (detail, action)
         else:
             ok, note = outcomes.get((kind, account.name), (False, "not carried out"))
-            status = FIXED if ok else ERROR
+            status = fold(False, ok, check_mode, applied_ok=ok)
             actual = after_state(action, account) if ok else detail
             evidence = "%s; %s" % (detail, note)
         findings.append(finding(control, status, expected, actual, evidence, subject=account.name))

@@ -14,6 +14,11 @@ import os
 import tempfile
 
 
+class ValidationFailed(RuntimeError):
+    """A candidate file failed its validator; nothing was written. The concern kit turns
+    it into an ERROR finding per control (``Concern.changing``)."""
+
+
 def read_text(path, default=None):
     """Return the text of ``path`` or ``default`` when it does not exist."""
     try:
@@ -38,7 +43,7 @@ def write_file(module, path, content, mode=0o644, validate=None, backup=True):
 
     Returns ``(changed, backup_path)``. In check mode nothing is written.
     ``validate`` is an argv list with ``%s`` standing for the candidate file; the write is
-    refused (module.fail_json) when it exits non-zero.
+    refused (ValidationFailed) when it exits non-zero.
     """
     before = read_text(path)
     if before == content:
@@ -57,10 +62,7 @@ def write_file(module, path, content, mode=0o644, validate=None, backup=True):
             argv = [part.replace("%s", tmp) for part in validate]
             rc, out, err = module.run_command(argv, environ_update={"LC_ALL": "C"})
             if rc != 0:
-                module.fail_json(
-                    msg="refused to write %s: validation failed: %s" % (path, (err or out).strip()),
-                    findings=[],
-                )
+                raise ValidationFailed("refused to write %s: validation failed: %s" % (path, (err or out).strip()))
         backup_path = None
         if backup and before is not None:
             backup_path = module.backup_local(path)

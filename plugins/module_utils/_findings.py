@@ -34,14 +34,28 @@ def finding(control, status, expected, actual, evidence="", subject=None):
     return result
 
 
-def resolve(planned_fail, check_mode, applied_ok=True):
-    """The status of a control that failed before the run.
+def fold(ok_before, ok_after, check_mode, attempted=True, applied_ok=True):
+    """The one rule that turns a control's state before and after a run into its status.
 
-    In check mode it stays ``fail`` (drift); after a successful remediation it is
-    ``fixed``; when remediation was attempted and did not succeed, ``error``.
+    ``ok_before``: the control passed on the state read first. ``ok_after``: it passes on
+    the planned state (check mode) or on the state read back after the run. ``attempted``:
+    the run changed something for it (False when nothing was to be done, or the policy is
+    only to report). ``applied_ok``: the change it attempted succeeded.
+
+    * check mode: ``pass`` when it passes now and would still pass, else ``fail`` (drift,
+      or a planned change that would break it);
+    * nothing attempted: ``pass`` or ``fail`` as it stands;
+    * a change that was attempted and failed: ``error``;
+    * passing after the run: ``fixed`` when the run made it pass, else ``pass``;
+    * failing after the run: ``error`` when it passed before (the run broke it), else
+      ``fail`` (drift the run did not or could not remove).
     """
-    if not planned_fail:
-        return PASS
     if check_mode:
-        return FAIL
-    return FIXED if applied_ok else ERROR
+        return PASS if ok_before and ok_after else FAIL
+    if not attempted:
+        return PASS if ok_after else FAIL
+    if not applied_ok:
+        return ERROR
+    if ok_after:
+        return PASS if ok_before else FIXED
+    return ERROR if ok_before else FAIL

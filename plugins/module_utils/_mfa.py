@@ -27,6 +27,7 @@ import ipaddress
 import os
 import re
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _access as access
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import (
     ERROR,
     FAIL,
@@ -300,6 +301,19 @@ def normalise_exemptions(exemptions):
     return result
 
 
+def exempt_at(exemptions, user, address):
+    """Is ``user`` exempt from the code when it comes from ``address``?"""
+    for item in exemptions:
+        if item["user"] != user:
+            continue
+        if not item["from"]:
+            return True
+        for source in item["from"]:
+            if ipaddress.ip_address(address) in ipaddress.ip_network(source, strict=False):
+                return True
+    return False
+
+
 def probe_addresses(exemption_sources, connection_address=None):
     """Addresses to ask ``sshd -T`` about: the live connection's, then one per exempt network."""
     addresses = []
@@ -448,65 +462,23 @@ def pam_modules_named(text):
     return modules, includes
 
 
-# --- judging sshd -T output ---------------------------------------------------------------------
-
-
-def parse_sshd_t(text):
-    """``sshd -T`` output as {keyword: value} (lower-case keywords)."""
-    values = {}
-    for line in text.splitlines():
-        parts = line.strip().split(None, 1)
-        if parts:
-            values.setdefault(parts[0].lower(), parts[1] if len(parts) > 1 else "")
-    return values
-
-
-def method_lists(effective):
-    """AuthenticationMethods as a list of alternatives, each a list of methods."""
-    value = effective.get("authenticationmethods", "any")
-    if value == "any":
-        return [["any"]]
-    return [alt.split(",") for alt in value.split()]
+# --- judging the candidate (sshd -T -C, read by the SSH access engine) ---------------------
 
 
 def requires_totp(effective):
-    """Every way in passes through keyboard-interactive (where PAM asks the code)."""
-    if effective.get("usepam", "yes") != "yes":
+    """Every way in passes through keyboard-interactive (where PAM asks the code).
+
+    ``effective``: ``sshd -T -C`` as _access.parse_effective reads it.
+    """
+    if access.value(effective, "usepam") != "yes":
         return False, "UsePAM is off: the TOTP PAM line is never reached"
-    if effective.get("kbdinteractiveauthentication") != "yes":
+    if access.value(effective, "kbdinteractiveauthentication") != "yes":
         return False, "KbdInteractiveAuthentication is off"
-    alternatives = method_lists(effective)
-    weak = [",".join(alt) for alt in alternatives if not any(m.split(":")[0] == "keyboard-interactive" for m in alt)]
+    alternatives = access.method_lists(effective) or [["any"]]
+    weak = [",".join(alt) for alt in alternatives if "keyboard-interactive" not in alt]
     if weak:
         return False, "AuthenticationMethods allows %s without keyboard-interactive" % " ".join(weak)
-    return True, "AuthenticationMethods %s" % effective.get("authenticationmethods")
-
-
-def can_complete(method, effective, capabilities):
-    """Whether an account can pass one method. ``capabilities``: key, password, totp (bools)."""
-    name = method.split(":")[0]
-    if name == "publickey":
-        return effective.get("pubkeyauthentication", "yes") == "yes" and capabilities["key"]
-    if name == "password":
-        return effective.get("passwordauthentication", "yes") == "yes" and capabilities["password"]
-    if name == "keyboard-interactive":
-        # PAM asks the password (common-auth) and, for members, the code
-        return (effective.get("kbdinteractiveauthentication") == "yes" and effective.get("usepam", "yes") == "yes"
-                and capabilities["kbdint"])
-    return False
-
-
-def way_in(effective, capabilities):
-    """(True, how) when one allowed alternative consists only of methods the account can pass."""
-    for alt in method_lists(effective):
-        if alt == ["any"]:
-            usable = [m for m in ("publickey", "password", "keyboard-interactive") if can_complete(m, effective, capabilities)]
-            if usable:
-                return True, "any method (%s)" % usable[0]
-            continue
-        if all(can_complete(m, effective, capabilities) for m in alt):
-            return True, ",".join(alt)
-    return False, "allowed: %s" % effective.get("authenticationmethods", "any")
+    return True, "AuthenticationMethods %s" % access.value(effective, "authenticationmethods")
 
 
 def kbdint_ok(is_member, exempt_here, mode, enrolled, use_nullok, has_password):
@@ -520,14 +492,6 @@ def kbdint_ok(is_member, exempt_here, mode, enrolled, use_nullok, has_password):
 
 
 # --- findings -----------------------------------------------------------------------------------
-
-
-def status_for(planned_fail, check_mode, ok=True):
-    if not planned_fail:
-        return PASS
-    if check_mode:
-        return FAIL
-    return FIXED if ok else ERROR
 
 
 # Member states where a file or home exists but does not count as enrolled:

@@ -23,16 +23,20 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.yoroi.baseline.plugins.module_utils._accounts import (
-    parse_login_defs,
-    parse_passwd,
-    uid_range,
-)
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import (
     FAIL,
+    FIXED,
     PASS,
     SKIPPED,
     finding,
+    fold,
+)
+from ansible_collections.yoroi.baseline.plugins.module_utils._hostfiles import (
+    parse_login_defs,
+    parse_passwd,
+    parse_shadow,
+    password_usable,
+    uid_range,
 )
 
 PWQUALITY_CONF = "/etc/security/pwquality.conf"
@@ -126,24 +130,6 @@ def stack_modules(texts, common_dir=PAM_D):
         for _control, module, _args in parse_pam_stack(texts.get("%s/common-%s" % (common_dir, pam_type)), real_type):
             names.add(module)
     return names
-
-
-def parse_shadow_aging(text):
-    """{name: (password field, min, max, warn)} with None for empty numeric fields."""
-    rows = {}
-    for line in (text or "").splitlines():
-        fields = line.split(":")
-        if len(fields) < 6:
-            continue
-
-        def number(value):
-            try:
-                return int(value)
-            except ValueError:
-                return None
-
-        rows[fields[0]] = (fields[1], number(fields[3]), number(fields[4]), number(fields[5]))
-    return rows
 
 
 # --- editing files in place ------------------------------------------------------------
@@ -467,22 +453,19 @@ def control_findings(before, after, check_mode, applied_ok, changed_by_control):
     for control in sorted(before):
         ok_before, expected, actual_before, evidence = before[control]
         ok_after, _expected, actual_after, _evidence = after[control]
-        if ok_before:
-            status = PASS
+        status = fold(ok_before, ok_after, check_mode, attempted=not ok_before, applied_ok=applied_ok)
+        if status == PASS:
             actual = actual_before
         elif check_mode:
-            status = FAIL
             actual = actual_before
             if ok_after:
                 evidence = "%s; would change %s" % (evidence, ", ".join(changed_by_control.get(control, [])) or "nothing")
             else:
                 evidence = "%s; the planned change would not satisfy it (%s)" % (evidence, actual_after)
-        elif applied_ok and ok_after:
-            status = "fixed"
+        elif status == FIXED:
             actual = actual_after
             evidence = "%s; was %s" % (evidence, actual_before)
         else:
-            status = "error"
             actual = actual_after
         findings.append(finding(control, status, expected, actual, evidence))
     return findings
@@ -515,7 +498,7 @@ def plan_aging(passwd_text, shadow_text, login_defs_text, params, protected):
     """[(name, status, wanted argv tail or None, actual, reason)] for human accounts with a
     usable password. ``status`` is FAIL (chage needed), PASS or SKIPPED (protected)."""
     uid_min, uid_max = uid_range(parse_login_defs(login_defs_text or ""))
-    shadow = parse_shadow_aging(shadow_text)
+    shadow = parse_shadow(shadow_text)
     wanted = (params["pass_min_days"], params["pass_max_days"], params["pass_warn_age"])
     plans = []
     for account in parse_passwd(passwd_text or ""):
@@ -523,9 +506,9 @@ def plan_aging(passwd_text, shadow_text, login_defs_text, params, protected):
         human = uid_min <= account.uid <= uid_max or account.name == "root"
         if not human or row is None:
             continue
-        password, minimum, maximum, warn = row
-        if not password or password[0] in "!*":
+        if not password_usable(row.password):
             continue  # no usable password: aging cannot apply
+        minimum, maximum, warn = row.minimum, row.maximum, row.warn
         actual = "min %s, max %s, warn %s" % (minimum, maximum, warn)
         if (minimum, maximum, warn) == wanted:
             plans.append((account.name, PASS, None, actual, ""))
@@ -551,7 +534,7 @@ def aging_findings(plans, params, check_mode, outcomes):
             findings.append(finding("PWD-013", FAIL, expected, actual, "/etc/shadow; would run chage " + " ".join(argv), subject=name))
         else:
             ok, note = outcomes.get(name, (False, "not carried out"))
-            findings.append(finding("PWD-013", "fixed" if ok else "error", expected, expected if ok else actual, note, subject=name))
+            findings.append(finding("PWD-013", fold(False, ok, False, applied_ok=ok), expected, expected if ok else actual, note, subject=name))
     if not plans:
         findings.append(finding("PWD-013", PASS, expected, "no human account with a password", "/etc/shadow"))
     return findings

@@ -16,30 +16,33 @@ Two facts of sshd shape the plan:
   Include comes first; the findings say so.
 * ``AllowUsers``, ``AllowGroups``, ``DenyUsers`` and ``DenyGroups`` ACCUMULATE over every
   line that is read; ``sshd -T -C`` prints the effective lists but does not decide
-  whether a user is allowed. :func:`access_problems` decides it the way sshd's
-  ``allowed_user()`` does (auth.c): login shell, DenyUsers, AllowUsers, DenyGroups,
-  AllowGroups, then PermitRootLogin for UID 0 and the authentication methods left.
+  whether a user is allowed: the SSH access engine (``_access.py``) decides that for
+  the lockout pre-check, on a staged candidate.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import ipaddress
 import posixpath
 import re
 
+# The SSH access engine reads sshd -T the same way; its readers are the ones used here.
+from ansible_collections.yoroi.baseline.plugins.module_utils._access import (  # noqa: F401
+    SSH_DIR,
+    directive,
+    parse_effective,
+    value,
+    words,
+)
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import (
-    ERROR,
-    FAIL,
-    FIXED,
     PASS,
+    fold,
     finding,
 )
 
 SSHD_CONFIG = "/etc/ssh/sshd_config"
 DROPIN_DIR = "/etc/ssh/sshd_config.d"
 DROPIN_NAME = "00-yoroi.conf"
-SSH_DIR = "/etc/ssh"  # relative Include paths are relative to it
 
 # Strong algorithms, most preferred first. The role writes the intersection with what the
 # installed OpenSSH supports (``ssh -Q``), in this order; post-quantum hybrids first.
@@ -92,7 +95,6 @@ CONTROL_KEYS = {
 }
 MANAGED_KEYS = [key for control in sorted(CONTROL_KEYS) for key in CONTROL_KEYS[control]]
 
-PASSWORD_METHODS = ("password", "keyboard-interactive")
 
 
 # --- parsing ---------------------------------------------------------------------------
@@ -101,30 +103,6 @@ PASSWORD_METHODS = ("password", "keyboard-interactive")
 def parse_query(text):
     """The algorithm names printed by ``ssh -Q cipher|mac|kex``, in order."""
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
-
-
-def parse_effective(text):
-    """``sshd -T`` output -> {lowercase keyword: [value, ...]} (one entry per line)."""
-    config = {}
-    for line in (text or "").splitlines():
-        parts = line.strip().split(None, 1)
-        if not parts:
-            continue
-        config.setdefault(parts[0].lower(), []).append(parts[1] if len(parts) > 1 else "")
-    return config
-
-
-def value(config, key, default=""):
-    values = config.get(key.lower())
-    return values[0] if values else default
-
-
-def words(config, key):
-    """Every word of an accumulating keyword (``allowgroups a b`` or one per line)."""
-    result = []
-    for line in config.get(key.lower(), []):
-        result.extend(line.split())
-    return result
 
 
 def algorithms(config, key):
@@ -208,14 +186,6 @@ def render_banner(template, contact):
     return text if text.endswith("\n") else text + "\n"
 
 
-def _tokens(line):
-    stripped = line.strip()
-    if not stripped or stripped.startswith("#"):
-        return None
-    parts = re.split(r"[\s=]+", stripped, maxsplit=1)
-    return parts[0].lower(), (parts[1] if len(parts) > 1 else "")
-
-
 def include_covers(argument, path):
     """Does one Include argument (a glob, maybe relative) read ``path``?"""
     pattern = argument if argument.startswith("/") else posixpath.join(SSH_DIR, argument)
@@ -239,7 +209,7 @@ def plan_main_config(text, dropin_path, managed_keys):
     include_line = None
     in_match = False
     for index, line in enumerate(lines):
-        tokens = _tokens(line)
+        tokens = directive(line)
         if tokens is None:
             continue
         key, rest = tokens
@@ -267,211 +237,6 @@ def plan_main_config(text, dropin_path, managed_keys):
     if not lines[include_at].endswith("\n"):
         lines[include_at] += "\n"
     return header + include + "".join(lines), note, overriding
-
-
-def staged_main_config(text, dropin_dir, staged_dir):
-    """The main config with every Include of ``dropin_dir`` pointed at ``staged_dir``.
-
-    Used to validate a candidate: the staged directory holds the live drop-ins with the
-    candidate 00-yoroi.conf in place of the live one.
-    """
-    out = []
-    for line in (text or "").splitlines(True):
-        tokens = _tokens(line)
-        if tokens is None or tokens[0] != "include":
-            out.append(line)
-            continue
-        args = []
-        for arg in tokens[1].split():
-            full = arg if arg.startswith("/") else posixpath.join(SSH_DIR, arg)
-            if posixpath.dirname(full) == dropin_dir:
-                args.append(posixpath.join(staged_dir, posixpath.basename(full)))
-            else:
-                args.append(full)
-        out.append("Include %s\n" % " ".join(args))
-    return "".join(out)
-
-
-# --- who may log in ----------------------------------------------------------------------
-
-
-def match_pattern(name, pattern):
-    """sshd's match_pattern(): ``*`` and ``?`` wildcards, case-sensitive."""
-    return fnmatch.fnmatchcase(name, pattern.replace("[", "[[]"))
-
-
-def match_pattern_list(name, patterns):
-    """sshd's match_pattern_list(): comma list, ``!`` negates; 1 match, -1 negated, 0 none."""
-    result = 0
-    for pattern in patterns.split(","):
-        negated = pattern.startswith("!")
-        if negated:
-            pattern = pattern[1:]
-        if pattern and match_pattern(name, pattern):
-            if negated:
-                return -1
-            result = 1
-    return result
-
-
-def _host_matches(host, address, pattern):
-    if "/" in pattern:
-        try:
-            return ipaddress.ip_address(address) in ipaddress.ip_network(pattern, strict=False)
-        except ValueError:
-            return False
-    return match_pattern_list(host, pattern) == 1 or match_pattern_list(address, pattern) == 1
-
-
-def match_user(user, host, address, pattern):
-    """sshd's match_user(): ``user`` or ``user@host`` / ``user@cidr`` patterns."""
-    if "@" not in pattern:
-        return match_pattern(user, pattern)
-    user_part, host_part = pattern.rsplit("@", 1)
-    return match_pattern(user, user_part) and _host_matches(host, address, host_part)
-
-
-def authorized_keys_paths(config, user, home, uid):
-    """The AuthorizedKeysFile paths sshd reads for one account (tokens expanded)."""
-    paths = []
-    for item in " ".join(config.get("authorizedkeysfile", [])).split():
-        if item == "none":
-            continue
-        expanded = item.replace("%%", "\0").replace("%h", home).replace("%u", user).replace("%U", str(uid))
-        expanded = expanded.replace("\0", "%")
-        paths.append(expanded if expanded.startswith("/") else posixpath.join(home, expanded))
-    return paths
-
-
-def usable_methods(config, account):
-    """Authentication methods the account can complete with this config."""
-    usable = set()
-    offered = set(account["methods"])
-    if "publickey" in offered and value(config, "pubkeyauthentication") == "yes" and account.get("keys_found", True):
-        usable.add("publickey")
-    if "password" in offered:
-        if value(config, "passwordauthentication") == "yes":
-            usable.add("password")
-        if value(config, "kbdinteractiveauthentication") == "yes" and value(config, "usepam") == "yes":
-            usable.add("keyboard-interactive")
-    permit_root = value(config, "permitrootlogin")
-    if account["uid"] == 0:
-        if permit_root in ("prohibit-password", "without-password", "forced-commands-only"):
-            usable -= set(PASSWORD_METHODS)
-        if permit_root == "forced-commands-only":
-            usable = set()
-    return usable
-
-
-def auth_methods_satisfied(config, usable):
-    """Is some AuthenticationMethods list made only of usable methods?"""
-    spec = value(config, "authenticationmethods", "any")
-    if spec == "any":
-        return bool(usable)
-    for method_list in spec.split():
-        needed = set(method.split(":", 1)[0] for method in method_list.split(","))
-        if needed and needed <= usable:
-            return True
-    return False
-
-
-def access_problems(config, account, host, address):
-    """Why sshd (with ``config`` from ``sshd -T -C``) would refuse ``account``; [] if none.
-
-    ``account``: name, uid, groups (every group incl. the primary one, after the planned
-    changes), shell, shell_ok (exists and is executable), methods (what the account logs
-    in with: publickey, password) and keys_found (an authorized_keys file with a key, or
-    an AuthorizedKeysCommand).
-    """
-    name = account["name"]
-    problems = []
-    if not account.get("shell_ok", True):
-        problems.append("%s's login shell %s does not exist or is not executable" % (name, account.get("shell")))
-    for pattern in words(config, "denyusers"):
-        if match_user(name, host, address, pattern):
-            problems.append("DenyUsers %s matches %s" % (pattern, name))
-            break
-    allow_users = words(config, "allowusers")
-    if allow_users and not any(match_user(name, host, address, p) for p in allow_users):
-        problems.append("AllowUsers %s does not include %s" % (" ".join(allow_users), name))
-    groups = sorted(account.get("groups", []))
-    for pattern in words(config, "denygroups"):
-        hit = [g for g in groups if match_pattern_list(g, pattern) == 1]
-        if hit:
-            problems.append("DenyGroups %s matches %s's group %s" % (pattern, name, hit[0]))
-            break
-    allow_groups = words(config, "allowgroups")
-    if allow_groups and not any(match_pattern_list(g, p) == 1 for g in groups for p in allow_groups):
-        problems.append("AllowGroups %s: %s is in none of them (groups: %s)" % (
-            " ".join(allow_groups), name, ", ".join(groups) or "none"))
-    if account["uid"] == 0 and value(config, "permitrootlogin") == "no":
-        problems.append("PermitRootLogin no refuses %s (UID 0)" % name)
-    usable = usable_methods(config, account)
-    if not auth_methods_satisfied(config, usable):
-        wanted = "/".join(account["methods"])
-        detail = []
-        if "publickey" in account["methods"] and not account.get("keys_found", True):
-            detail.append("no authorized key found (AuthorizedKeysFile %s)" % value(config, "authorizedkeysfile"))
-        detail.append("PubkeyAuthentication %s, PasswordAuthentication %s, KbdInteractiveAuthentication %s, "
-                      "AuthenticationMethods %s" % (value(config, "pubkeyauthentication"), value(config, "passwordauthentication"),
-                                                    value(config, "kbdinteractiveauthentication"), value(config, "authenticationmethods", "any")))
-        problems.append("%s could not authenticate with %s: %s" % (name, wanted, "; ".join(detail)))
-    return problems
-
-
-def parse_ssh_connection(text):
-    """SSH_CONNECTION "client port server port" -> {addr, laddr, lport} or {}."""
-    parts = (text or "").split()
-    if len(parts) != 4:
-        return {}
-    return {"addr": parts[0], "laddr": parts[2], "lport": parts[3]}
-
-
-def _proc_address(hex_text):
-    import struct
-    raw = bytes.fromhex(hex_text)
-    words = struct.unpack("<%dI" % (len(raw) // 4), raw)
-    packed = struct.pack(">%dI" % len(words), *words)
-    address = ipaddress.ip_address(packed)
-    if address.version == 6 and address.ipv4_mapped:
-        address = address.ipv4_mapped
-    return str(address)
-
-
-def established_peers(proc_net_tcp, ports):
-    """Client addresses of ESTABLISHED connections to ``ports`` in /proc/net/tcp{,6} text.
-
-    Used when the SSH client address cannot be read from the environment (sudo removes
-    SSH_CONNECTION and sshd's processes are unreadable in containers): every client
-    connected to sshd is then checked, which only errs on the careful side.
-    """
-    peers = []
-    wanted = set(int(port) for port in ports)
-    for line in (proc_net_tcp or "").splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 4 or fields[3] != "01":
-            continue
-        try:
-            local_hex, local_port = fields[1].split(":")
-            remote_hex, _remote_port = fields[2].split(":")
-            if int(local_port, 16) in wanted:
-                peer = _proc_address(remote_hex)
-                if peer not in peers:
-                    peers.append(peer)
-        except ValueError:
-            continue
-    return peers
-
-
-def connection_spec(user, conn):
-    """The ``sshd -T -C`` argument for one account and connection."""
-    addr = conn.get("addr") or "127.0.0.1"
-    spec = ["user=%s" % user, "host=%s" % addr, "addr=%s" % addr]
-    if conn.get("laddr"):
-        spec.append("laddr=%s" % conn["laddr"])
-    if conn.get("lport"):
-        spec.append("lport=%s" % conn["lport"])
-    return ",".join(spec)
 
 
 # --- controls ------------------------------------------------------------------------------
@@ -573,20 +338,17 @@ def control_findings(before, after, check_mode, applied, evidence, notes_by_cont
         ok_before, expected, actual_before = before[control]
         ok_after, _expected, actual_after = after[control]
         notes = [evidence] + list(notes_by_control.get(control, []))
-        if ok_before and ok_after:
-            status, actual = PASS, actual_before
-        elif check_mode:
-            status, actual = FAIL, actual_before
-            notes.append("would become: %s" % actual_after if ok_after else "would stay failing: %s" % actual_after)
-        elif not applied:
-            status, actual = (FAIL, actual_after) if not ok_after else (PASS, actual_after)
-        elif ok_after:
-            status, actual = (FIXED if not ok_before else PASS), actual_after
-            if not ok_before:
-                notes.append("was: %s" % actual_before)
+        status = fold(ok_before, ok_after, check_mode, attempted=applied)
+        if check_mode:
+            actual = actual_before
+            if status != PASS:
+                notes.append("would become: %s" % actual_after if ok_after else "would stay failing: %s" % actual_after)
         else:
-            status, actual = (ERROR if ok_before else FAIL), actual_after
-            notes.append("still failing after the change (another file or Match block may override it)")
+            actual = actual_before if ok_before and ok_after else actual_after
+            if applied and ok_after and not ok_before:
+                notes.append("was: %s" % actual_before)
+            elif applied and not ok_after:
+                notes.append("still failing after the change (another file or Match block may override it)")
         findings.append(finding(control, status, expected, actual, "; ".join(n for n in notes if n)))
     return findings
 
@@ -602,30 +364,3 @@ def notes_for_main(note, overridden_keys):
         if not lowered or any(k.lower() in lowered for k in keys):
             result[control] = [note]
     return result
-
-
-def account_groups(name, primary_gid, group_rows):
-    """Group names of an account: its primary group and every group listing it.
-
-    ``group_rows`` is [(name, gid, [members])] as read from /etc/group.
-    """
-    result = set()
-    for group, gid, members in group_rows:
-        if gid == primary_gid or name in members:
-            result.add(group)
-    return result
-
-
-def parse_group(text):
-    rows = []
-    for line in (text or "").splitlines():
-        fields = line.split(":")
-        if len(fields) < 4 or line.startswith("#"):
-            continue
-        try:
-            gid = int(fields[2])
-        except ValueError:
-            continue
-        rows.append((fields[0], gid, [m for m in fields[3].split(",") if m]))
-    return rows
-

@@ -41,6 +41,10 @@ attributes:
   diff_mode:
     support: full
     description: One diff per file that changes, the C(common-*) files included.
+extends_documentation_fragment:
+  - yoroi.baseline.concern
+  - yoroi.baseline.concern.protected
+  - yoroi.baseline.concern.guard
 options:
   minlen: {description: pwquality minimum length (C(PWD-002)), 8 to 128., type: int, default: 14}
   minclass: {description: pwquality minimum number of character classes (C(PWD-003)), 0 to 4., type: int, default: 3}
@@ -66,16 +70,8 @@ options:
     description: Run C(chage) on existing human accounts (C(PWD-013)); when false they are only reported.
     type: bool
     default: true
-  automation_account: {description: The account Ansible connects as; never aged., type: str}
   guard_timeout:
-    description:
-      - Seconds after which the lockout guard (C(module_utils/_guard.py)) puts every changed
-        file back by itself, unless C(yoroi.baseline.change_guard) confirms a fresh login of
-        the automation account first. 0 writes without a guard.
-    type: int
     default: 120
-  break_glass_accounts: {description: Emergency accounts; never aged., type: list, elements: str, default: []}
-  protected_accounts: {description: Further accounts never aged., type: list, elements: str, default: []}
 notes:
   - Runs as root (C(become)). Debian 12 and 13; the PAM stack is managed with pam-auth-update.
   - Needs libpam-pwquality installed before an apply; check mode plans without it.
@@ -93,10 +89,24 @@ EXAMPLES = r"""
 
 RETURN = r"""
 findings:
-  description: At least one finding per control C(PWD-001) .. C(PWD-013); C(PWD-013) has one per account.
+  description:
+    - One finding per control (and per subject where a control is about one account or
+      file) - C(control), C(status) (pass, fail, fixed, error, skipped), C(expected),
+      C(actual), C(evidence), C(subject). A refused run has an C(error) finding for every
+      control of the module.
   returned: always
   type: list
   elements: dict
+guard_token:
+  description: The lockout guard armed for this change; confirm it after a fresh login.
+  returned: when something changed (not in check mode) and O(guard_timeout) is not 0
+  type: str
+guard:
+  description:
+    - The armed guard - C(token), C(unit) (its transient timer), C(dir) (its backups),
+      C(timeout) and C(change) (what changed); the C(yoroi.baseline.lockout_guard) role reads it.
+  returned: with guard_token
+  type: dict
 changed:
   description: Whether any file or account was changed (in check mode, would be).
   returned: always
@@ -106,10 +116,6 @@ diff:
   returned: when diff mode is on and something changes
   type: list
   elements: dict
-guard_token:
-  description: The lockout guard armed for this change; confirm it after a fresh login.
-  returned: when files changed (not in check mode) and O(guard_timeout) is not 0
-  type: str
 backups:
   description: Backup files written in this run.
   returned: always
@@ -132,7 +138,9 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _concern
 from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
+from ansible_collections.yoroi.baseline.plugins.module_utils import _hostfiles as hostfiles
 from ansible_collections.yoroi.baseline.plugins.module_utils import _password_policy as pp
 from ansible_collections.yoroi.baseline.plugins.module_utils._files import (
     file_diff,
@@ -140,7 +148,6 @@ from ansible_collections.yoroi.baseline.plugins.module_utils._files import (
     restore_file,
     write_file,
 )
-from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, finding
 
 # Path constants: tests point them at a tmp dir.
 PWQUALITY_CONF = pp.PWQUALITY_CONF
@@ -153,8 +160,7 @@ SHADOW = pp.SHADOW
 PAM_D = pp.PAM_D
 PAM_CONFIGS = pp.PAM_CONFIGS
 PAM_STATE = pp.PAM_STATE
-PAM_MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/security", "/usr/lib/aarch64-linux-gnu/security",
-                   "/lib/x86_64-linux-gnu/security", "/lib/aarch64-linux-gnu/security", "/usr/lib/security")
+PAM_MODULE_DIRS = hostfiles.PAM_MODULE_DIRS
 DEBCONF_DIR = "/var/cache/debconf"
 FAILLOCK_DIR = "/var/run/faillock"
 
@@ -179,19 +185,8 @@ def logical_paths():
     return mapping
 
 
-def module_dirs():
-    return [d for d in PAM_MODULE_DIRS if os.path.isdir(d)]
-
-
-def find_pam_module(name):
-    for directory in module_dirs():
-        if os.path.exists(os.path.join(directory, name)):
-            return os.path.join(directory, name)
-    return None
-
-
 def pwhistory_reads_conf():
-    path = find_pam_module("pam_pwhistory.so")
+    path = hostfiles.find_pam_module("pam_pwhistory.so", PAM_MODULE_DIRS)
     if path is None:
         return os.path.exists(PWHISTORY_CONF)
     with open(path, "rb") as handle:
@@ -399,7 +394,7 @@ def prove_login(module):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=_concern.argument_spec(dict(
             minlen=dict(type="int", default=14),
             minclass=dict(type="int", default=3),
             dictcheck=dict(type="bool", default=True),
@@ -414,32 +409,21 @@ def main():
             pass_warn_age=dict(type="int", default=7, no_log=False),
             encrypt_method=dict(type="str", default="YESCRYPT", choices=["YESCRYPT", "SHA512"]),
             apply_aging_to_existing=dict(type="bool", default=True),
-            automation_account=dict(type="str"),
-            guard_timeout=dict(type="int", default=120),
-            break_glass_accounts=dict(type="list", elements="str", default=[]),
-            protected_accounts=dict(type="list", elements="str", default=[]),
-        ),
+        ), guard_timeout=120),
         supports_check_mode=True,
     )
     params = module.params
+    concern = _concern.Concern(module, "password_policy", dict.fromkeys(pp.CONTROLS, "the password policy as configured"),
+                               change="PAM")
     for option, (low, high) in sorted(RANGES.items()):
         if not low <= params[option] <= high:
-            module.fail_json(msg="%s must be between %d and %d, got %d" % (option, low, high, params[option]), findings=[])
+            concern.refuse("%s must be between %d and %d, got %d" % (option, low, high, params[option]))
     for option in ("pass_min_days", "pass_warn_age"):
         if params[option] >= params["pass_max_days"]:
-            module.fail_json(msg="%s (%d) must be below pass_max_days (%d)" % (option, params[option], params["pass_max_days"]), findings=[])
+            concern.refuse("%s (%d) must be below pass_max_days (%d)" % (option, params[option], params["pass_max_days"]))
     if read_text(SHADOW) is None or not os.access(SHADOW, os.R_OK):
-        module.fail_json(msg="cannot read %s: run as root (become: true)" % SHADOW, findings=[])
-
-    protected = {"root": "root"}
-    if params["automation_account"]:
-        protected[params["automation_account"]] = "automation account"
-    if os.environ.get("SUDO_USER"):
-        protected.setdefault(os.environ["SUDO_USER"], "automation account (SUDO_USER)")
-    for name in params["break_glass_accounts"]:
-        protected.setdefault(name, "break-glass account")
-    for name in params["protected_accounts"]:
-        protected.setdefault(name, "protected account")
+        concern.refuse("cannot read %s: run as root (become: true)" % SHADOW)
+    protected = concern.protected
 
     # read once
     paths = logical_paths()
@@ -453,7 +437,7 @@ def main():
     pre_edited = pp.normalize_stack_options(texts.get(common_password), params["encrypt_method"], quality)
     stack, hand_edited, stage_error = predict_stack(module, texts, planned, pre_edited)
     if stage_error:
-        module.fail_json(msg=stage_error, findings=[])
+        concern.refuse(stage_error)
     stack_changes = [path for path, text in stack.items() if text != texts.get(path)]
     after_texts = dict(texts)
     after_texts.update(planned)
@@ -462,14 +446,13 @@ def main():
     aging = pp.plan_aging(texts.get(pp.PASSWD), texts.get(pp.SHADOW), after_texts.get(pp.LOGIN_DEFS), params, protected)
 
     before = pp.evaluate(texts, params, dropins, history_conf)
+    concern.controls.update((control, (expected, actual)) for control, (_ok, expected, actual, _e) in before.items())
     diffs = [file_diff(paths.get(p, p), texts.get(p), planned[p]) for p in file_changes]
     diffs += [file_diff(paths[p], texts.get(p), stack[p]) for p in sorted(stack_changes)]
     by_control = pp.files_by_control([paths.get(p, p) for p in file_changes + stack_changes])
     aging_todo = [plan for plan in aging if plan[1] == pp.FAIL and params["apply_aging_to_existing"]]
     changed = bool(file_changes or stack_changes or aging_todo)
-    result = dict(changed=changed, backups=[], pam_auth_update="planned" if stack_changes else "unchanged")
-    if module._diff and diffs:
-        result["diff"] = diffs
+    result = dict(backups=[], pam_auth_update="planned" if stack_changes else "unchanged")
 
     if module.check_mode:
         after = pp.evaluate(after_texts, params, dropins, history_conf)
@@ -479,18 +462,35 @@ def main():
                 if item["control"] == "PWD-001":
                     item["evidence"] += "; libpam-pwquality is not installed yet (planned with the profile it ships)"
         findings += pp.aging_findings(aging, params, True, {})
-        result["findings"] = findings
-        module.exit_json(**result)
+        concern.exit(findings, changed, diffs, **result)
 
     # guard before: every module the new stack names must exist
-    missing = sorted(name for name in pp.stack_modules(stack) if find_pam_module(name) is None)
+    missing = sorted(name for name in pp.stack_modules(stack) if hostfiles.find_pam_module(name, PAM_MODULE_DIRS) is None)
     if missing:
-        findings = [finding(c, ERROR, b[1], b[2], "refused: the new PAM stack names missing modules: %s; nothing was changed"
-                            % ", ".join(missing)) for c, b in sorted(before.items())]
-        module.fail_json(msg="refused: PAM modules missing: %s (is libpam-pwquality installed?)" % ", ".join(missing),
-                         findings=findings, changed=False)
+        concern.refuse("the new PAM stack names missing modules: %s (is libpam-pwquality installed?)" % ", ".join(missing))
 
-    # apply: every file, then pam-auth-update, then the proof; roll all back on failure
+    with concern.changing():
+        diffs = apply(module, concern, result, paths, texts, planned, stack, pre_edited, hand_edited,
+                      file_changes, stack_changes, diffs)
+        after_texts, _dropins = read_state(paths)
+        after = pp.evaluate(after_texts, params, dropins, history_conf)
+        findings = pp.control_findings(before, after, False, True, by_control)
+        outcomes = {}
+        chage = module.get_bin_path("chage", required=True)
+        for name, _status, argv, _actual, _reason in aging_todo:
+            rc, out, err = module.run_command([chage] + argv + [name], environ_update={"LC_ALL": "C"})
+            outcomes[name] = (rc == 0, "chage %s" % " ".join(argv) if rc == 0 else "chage failed: %s" % (err or out).strip())
+    # with apply_aging_to_existing false, drift stays reported as fail (as in check mode)
+    findings += pp.aging_findings(aging, params, not params["apply_aging_to_existing"], outcomes)
+    concern.exit(findings, changed, diffs, **result)
+
+
+def apply(module, concern, result, paths, texts, planned, stack, pre_edited, hand_edited, file_changes, stack_changes, diffs):
+    """Write every file, then run pam-auth-update, then prove a login; roll all back on failure.
+
+    Returns the diffs as really applied.
+    """
+    common_password = "%s/common-password" % pp.PAM_D
     written = []  # (real path, backup or None)
     pam_paths = []
     if stack_changes:
@@ -505,29 +505,17 @@ def main():
 
     # The lockout guard: unless a fresh login of the automation account confirms the
     # change, the host puts every file back by itself (DESIGN invariant 5).
-    armed = None
-    guarded = [paths.get(p, p) for p in file_changes] + pam_paths
-    if guarded and params["guard_timeout"]:
-        try:
-            armed = _guard.arm(module, guarded, [], params["guard_timeout"])
-        except (_guard.GuardError, OSError) as exc:
-            module.fail_json(msg="refused: the lockout guard could not be armed: %s; nothing was changed" % exc,
-                             findings=[], changed=False)
-        result["guard_token"] = armed["token"]
-        result["guard"] = armed
+    result.update(concern.arm_guard([paths.get(p, p) for p in file_changes] + pam_paths, [], module.params["guard_timeout"]))
 
     def rollback(reason):
         for path, backup in reversed(written + pam_backups):
             restore_file(module, path, backup)
-        if armed:
+        if "guard_token" in result:
             # put back by hand above; the guard's own restore stops its timer
-            _guard.rollback(module, armed["token"])
-            result.pop("guard_token", None)
+            _guard.rollback(module, result.pop("guard_token"))
         result["pam_auth_update"] = "rolled-back"
-        result["changed"] = False
-        findings = [finding(c, ERROR, b[1], b[2], "%s; every file was restored from the backups taken in this run (rolled back)" % reason)
-                    for c, b in sorted(before.items())]
-        module.fail_json(msg="password policy rolled back: %s" % reason, findings=findings, **result)
+        concern.fail("password policy rolled back: %s; every file was restored from the backups taken in this run" % reason,
+                     changed=False, **result)
 
     try:
         for path in file_changes:
@@ -552,27 +540,13 @@ def main():
             raise
         rollback("unexpected error: %s" % exc)
 
-    final_texts, _dropins = read_state(paths)
-    after = pp.evaluate(final_texts, params, dropins, history_conf)
-    if module._diff and stack_changes:
+    if stack_changes:
         # the diff shows what really changed in every common-* file
-        result["diff"] = [d for d in diffs if not d["before_header"].startswith(PAM_D + "/common-")] + [
+        final_texts, _dropins = read_state(paths)
+        diffs = [d for d in diffs if not d["before_header"].startswith(PAM_D + "/common-")] + [
             file_diff(paths[p], texts.get(p), final_texts.get(p)) for p in sorted(stack)
             if final_texts.get(p) != texts.get(p)]
-    findings = pp.control_findings(before, after, False, True, by_control)
-
-    outcomes = {}
-    chage = module.get_bin_path("chage", required=True)
-    for name, status, argv, _actual, _reason in aging_todo:
-        rc, out, err = module.run_command([chage] + argv + [name], environ_update={"LC_ALL": "C"})
-        outcomes[name] = (rc == 0, "chage %s" % " ".join(argv) if rc == 0 else "chage failed: %s" % (err or out).strip())
-    # with apply_aging_to_existing false, drift stays reported as fail (as in check mode)
-    findings += pp.aging_findings(aging, params, not params["apply_aging_to_existing"], outcomes)
-    result["findings"] = findings
-    if any(f["status"] == ERROR for f in findings):
-        result["msg"] = "some controls could not be enforced; see findings"
-    module.exit_json(**result)
-
+    return diffs
 
 if __name__ == "__main__":
     main()

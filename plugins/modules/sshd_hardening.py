@@ -47,6 +47,9 @@ attributes:
   diff_mode:
     support: full
     description: Diffs of the drop-in, C(sshd_config) (when its Include moves), the banner and group memberships.
+extends_documentation_fragment:
+  - yoroi.baseline.concern
+  - yoroi.baseline.concern.guard
 options:
   permit_root_login:
     description: PermitRootLogin (C(SSH-001) passes only with C(no)).
@@ -85,14 +88,6 @@ options:
       - When false, the pre-check refuses a configuration that leaves them out.
     type: bool
     default: true
-  automation_account:
-    description: The account Ansible connects as; C(SUDO_USER) when empty.
-    type: str
-  break_glass_accounts:
-    description: Emergency accounts that must keep SSH access.
-    type: list
-    elements: str
-    default: []
   break_glass_methods:
     description: How break-glass accounts log in; the pre-check needs one of them to stay usable.
     type: list
@@ -113,10 +108,6 @@ options:
     type: dict
     default: {}
   service_name: {description: The sshd unit to reload., type: str, default: ssh}
-  guard_timeout:
-    description: Seconds after which an unconfirmed change restores itself; 0 writes without a guard.
-    type: int
-    default: 300
   guard_root: {description: Where the guard keeps its backups., type: path, default: /var/lib/yoroi/guard}
   sshd_config: {description: The main sshd configuration file., type: path, default: /etc/ssh/sshd_config}
   dropin_path: {description: The drop-in Yoroi writes., type: path, default: /etc/ssh/sshd_config.d/00-yoroi.conf}
@@ -128,6 +119,8 @@ options:
       - FOR TESTS ONLY - write even when the pre-check finds a lockout (the guard still rolls it back).
     type: bool
     default: false
+  guard_timeout:
+    default: 300
 notes:
   - On a host with no SSH server (no C(sshd)), every SSH control is reported as C(skipped) and nothing is changed.
   - Runs as root (C(become)) on hosts with systemd and OpenSSH 8.2 or later.
@@ -150,16 +143,24 @@ EXAMPLES = r"""
 
 RETURN = r"""
 findings:
-  description: One finding per control SSH-001 .. SSH-012 (and ERROR findings when refused).
+  description:
+    - One finding per control (and per subject where a control is about one account or
+      file) - C(control), C(status) (pass, fail, fixed, error, skipped), C(expected),
+      C(actual), C(evidence), C(subject). A refused run has an C(error) finding for every
+      control of the module.
   returned: always
   type: list
   elements: dict
 guard_token:
   description: The lockout guard armed for this change; confirm it after a fresh login.
-  returned: when files changed (not in check mode) and O(guard_timeout) is not 0
+  returned: when something changed (not in check mode) and O(guard_timeout) is not 0
   type: str
-guard_unit: {description: The guard's transient unit., returned: with guard_token, type: str}
-guard_dir: {description: The guard's backup directory., returned: with guard_token, type: str}
+guard:
+  description:
+    - The armed guard - C(token), C(unit) (its transient timer), C(dir) (its backups),
+      C(timeout) and C(change) (what changed); the C(yoroi.baseline.lockout_guard) role reads it.
+  returned: with guard_token
+  type: dict
 algorithms:
   description: The Ciphers, MACs and KexAlgorithms written (the supported strong ones).
   returned: always
@@ -171,89 +172,33 @@ precheck: {description: The accounts checked with C(sshd -T -C) and the problems
 
 import os
 import pwd
-import shutil
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _access as access
+from ansible_collections.yoroi.baseline.plugins.module_utils import _concern
 from ansible_collections.yoroi.baseline.plugins.module_utils import _guard as guard
+from ansible_collections.yoroi.baseline.plugins.module_utils import _hostfiles as hostfiles
 from ansible_collections.yoroi.baseline.plugins.module_utils import _sshd as sshd
 from ansible_collections.yoroi.baseline.plugins.module_utils._files import file_diff, read_text, write_file
-from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, SKIPPED, finding
+from ansible_collections.yoroi.baseline.plugins.module_utils._findings import SKIPPED, finding
 
-GROUP = "/etc/group"
+GROUP = hostfiles.GROUP
 ENV = {"LC_ALL": "C"}
+# Candidate is the SSH access engine's staged configuration (tests replace it).
+Candidate = access.Candidate
 
 
 def run(module, argv):
     return module.run_command(argv, environ_update=ENV)
 
 
-def effective(module, sshd_bin, config_path=None, spec=None):
-    """(parsed sshd -T output, error text)."""
-    argv = [sshd_bin, "-T"]
-    if config_path:
-        argv += ["-f", config_path]
-    if spec:
-        argv += ["-C", spec]
-    rc, out, err = run(module, argv)
+def effective(module, sshd_bin):
+    """(parsed live sshd -T output, error text)."""
+    rc, out, err = run(module, [sshd_bin, "-T"])
     if rc != 0:
         return {}, (err or out).strip()
     return sshd.parse_effective(out), ""
-
-
-def client_connections(module, live_cfg):
-    """[{addr, laddr, lport}] of the SSH connection(s) the automation may be using.
-
-    ``client_address`` wins; then SSH_CONNECTION from this process or a readable ancestor
-    (sudo drops it); then every client connected to sshd's ports (/proc/net/tcp), since in
-    containers sshd and sudo cannot be read even by root; else 127.0.0.1.
-    """
-    if module.params["client_address"]:
-        return [{"addr": module.params["client_address"]}]
-    text = os.environ.get("SSH_CONNECTION")
-    pid = os.getppid()
-    for _depth in range(12):
-        if text or pid <= 1:
-            break
-        try:
-            with open("/proc/%d/environ" % pid, "rb") as handle:
-                for item in handle.read().split(b"\0"):
-                    if item.startswith(b"SSH_CONNECTION="):
-                        text = item.split(b"=", 1)[1].decode()
-        except OSError:
-            pass  # sudo and sshd are not readable without CAP_SYS_PTRACE; go on up
-        try:
-            with open("/proc/%d/stat" % pid) as handle:
-                pid = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            break
-    conn = sshd.parse_ssh_connection(text)
-    if conn:
-        return [conn]
-    ports = sshd.words(live_cfg, "port") or ["22"]
-    peers = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for peer in sshd.established_peers(read_text(table, ""), ports):
-            if peer not in peers:
-                peers.append(peer)
-    return [{"addr": peer} for peer in peers] or [{"addr": "127.0.0.1"}]
-
-
-def shell_ok(path):
-    """sshd refuses an account whose shell is missing or not executable (empty = /bin/sh)."""
-    shell = path or "/bin/sh"
-    return os.path.isfile(shell) and os.access(shell, os.X_OK)
-
-
-def keys_found(config, entry):
-    if sshd.value(config, "authorizedkeyscommand", "none") != "none":
-        return True
-    for path in sshd.authorized_keys_paths(config, entry.pw_name, entry.pw_dir, entry.pw_uid):
-        text = read_text(path)
-        if text and any(line.strip() and not line.strip().startswith("#") for line in text.splitlines()):
-            return True
-    return False
 
 
 def plan_groups(params, group_rows, accounts):
@@ -274,40 +219,35 @@ def plan_groups(params, group_rows, accounts):
         except KeyError:
             warnings.append("account %s does not exist on this host; not added to %s" % (name, target))
             continue
-        groups = sshd.account_groups(name, entry.pw_gid, group_rows)
+        groups = hostfiles.account_groups(name, entry.pw_gid, group_rows)
         if not groups & set(params["allow_groups"]) and (name, target) not in adds:
             adds.append((name, target))
     return create, adds, warnings
 
 
-def stage(dropin_dir, dropin_name, dropin_text, main_text):
-    """A temp dir with the candidate: main config + live drop-ins + the new drop-in."""
-    root = tempfile.mkdtemp(prefix="yoroi-sshd-")
-    staged = os.path.join(root, "sshd_config.d")
-    os.mkdir(staged, 0o700)
-    if os.path.isdir(dropin_dir):
-        for name in sorted(os.listdir(dropin_dir)):
-            source = os.path.join(dropin_dir, name)
-            if name != dropin_name and os.path.isfile(source):
-                shutil.copyfile(source, os.path.join(staged, name))
-    with open(os.path.join(staged, dropin_name), "w") as handle:
-        handle.write(dropin_text)
-    main = os.path.join(root, "sshd_config")
-    with open(main, "w") as handle:
-        handle.write(sshd.staged_main_config(main_text, dropin_dir, staged))
-    return root, main
-
-
-def refuse(module, msg, before, extra=None):
-    extra = dict((k, v) for k, v in (extra or {}).items() if k not in ("changed", "findings", "msg"))
-    findings = [finding(control, ERROR, expected, actual, "refused before any change: %s" % msg)
-                for control, (_ok, expected, actual) in sorted(before.items())]
-    module.fail_json(msg="refused: %s; nothing was changed" % msg, findings=findings, changed=False, **extra)
+def engine_accounts(concern, params, accounts, warnings, planned_rows):
+    """The accounts that must keep SSH access, as the access engine sees them."""
+    result = []
+    for name, role in accounts:
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            if role == "automation":
+                concern.refuse("the automation account %s does not exist" % name)
+            warnings.append("break-glass account %s does not exist on this host; not checked" % name)
+            continue
+        methods = ["publickey"] if role == "automation" else list(params["break_glass_methods"])
+        result.append(access.account(
+            name, entry.pw_uid, hostfiles.account_groups(name, entry.pw_gid, planned_rows),
+            shell=entry.pw_shell, shell_ok=access.shell_ok(entry.pw_shell), home=entry.pw_dir,
+            key=None if "publickey" in methods else False, password="password" in methods,
+            need="every", role=role, methods=methods))
+    return result
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=_concern.argument_spec(dict(
             permit_root_login=dict(type="str", default="no", choices=["no", "prohibit-password", "forced-commands-only"]),
             max_auth_tries=dict(type="int", default=4),
             login_grace_time=dict(type="int", default=60),
@@ -319,8 +259,6 @@ def main():
             allow_groups=dict(type="list", elements="str", default=["ssh-users"]),
             allow_group_members=dict(type="list", elements="str", default=[]),
             add_protected_to_allow_group=dict(type="bool", default=True),
-            automation_account=dict(type="str"),
-            break_glass_accounts=dict(type="list", elements="str", default=[]),
             break_glass_methods=dict(type="list", elements="str", default=["password"], choices=["password", "publickey"]),
             banner_path=dict(type="path", default="/etc/issue.net"),
             banner_text=dict(type="str", default="Authorized use only. Activity on this system is logged and monitored.\n"
@@ -331,43 +269,39 @@ def main():
             allow_tcp_forwarding=dict(type="bool", default=False),
             extra_settings=dict(type="dict", default={}),
             service_name=dict(type="str", default="ssh"),
-            guard_timeout=dict(type="int", default=300),
             guard_root=dict(type="path", default=guard.GUARD_ROOT),
             sshd_config=dict(type="path", default=sshd.SSHD_CONFIG),
             dropin_path=dict(type="path", default=os.path.join(sshd.DROPIN_DIR, sshd.DROPIN_NAME)),
             client_address=dict(type="str"),
             skip_lockout_check=dict(type="bool", default=False),
-        ),
+        ), guard_timeout=300, protected=False),
         supports_check_mode=True,
     )
     p = module.params
+    concern = _concern.Concern(module, "sshd_hardening", dict(
+        (control, "sshd: %s as configured" % ", ".join(keys)) for control, keys in sshd.CONTROL_KEYS.items()), change="sshd")
     for option, low, high in (("max_auth_tries", 1, 10), ("login_grace_time", 1, 600),
                               ("client_alive_interval", 1, 3600), ("client_alive_count_max", 1, 10)):
         if not low <= p[option] <= high:
-            module.fail_json(msg="%s must be between %d and %d, got %d" % (option, low, high, p[option]), findings=[])
+            concern.refuse("%s must be between %d and %d, got %d" % (option, low, high, p[option]))
     if p["guard_timeout"] != 0 and p["guard_timeout"] < 10:
-        module.fail_json(msg="guard_timeout must be 0 (no guard) or at least 10 seconds", findings=[])
+        concern.refuse("guard_timeout must be 0 (no guard) or at least 10 seconds")
     try:
         extra = sshd.extra_settings(p["extra_settings"])
     except ValueError as exc:
-        module.fail_json(msg=str(exc), findings=[])
+        concern.refuse(str(exc))
     sshd_bin = module.get_bin_path("sshd", opt_dirs=["/usr/sbin"])
     if sshd_bin is None:
         # No SSH server: no SSH login to harden. Said as skipped, not as a failed host,
         # so the other concerns of the run (and its exit code) still mean something.
-        module.exit_json(changed=False, findings=[
-            finding(control, SKIPPED, "sshd: %s as configured" % ", ".join(keys), "no SSH server installed",
-                    "sshd not found; nothing to harden on this host")
-            for control, keys in sorted(sshd.CONTROL_KEYS.items())])
+        concern.exit([finding(control, SKIPPED, expected, "no SSH server installed",
+                              "sshd not found; nothing to harden on this host")
+                      for control, expected in sorted(concern.controls.items())], changed=False)
     if os.geteuid() != 0:
-        module.fail_json(msg="sshd_hardening needs root (become: true)", findings=[])
+        concern.refuse("sshd_hardening needs root (become: true)")
 
     ssh_bin = module.get_bin_path("ssh", required=True)
-    automation = p["automation_account"] or os.environ.get("SUDO_USER") or ""
-    accounts = []
-    if automation:
-        accounts.append((automation, "automation"))
-    accounts += [(name, "break-glass") for name in p["break_glass_accounts"] if name != automation]
+    accounts = concern.must_keep_access()
 
     # --- read once
     supported = {}
@@ -378,7 +312,7 @@ def main():
     main_text = read_text(p["sshd_config"])
     dropin_text = read_text(p["dropin_path"])
     banner_live = read_text(p["banner_path"])
-    group_rows = sshd.parse_group(read_text(GROUP, ""))
+    group_rows = hostfiles.parse_group(read_text(GROUP, ""))
 
     # --- plan
     chosen = {
@@ -390,14 +324,14 @@ def main():
     settings = sshd.desired_settings(p, chosen["Ciphers"], chosen["MACs"], chosen["KexAlgorithms"])
     dropin_new = sshd.render_dropin(settings, extra)
     banner_new = sshd.render_banner(p["banner_text"], p["contact"])
-    dropin_dir = os.path.dirname(p["dropin_path"])
     main_new, main_note, overriding = sshd.plan_main_config(main_text, p["dropin_path"], sshd.MANAGED_KEYS + [k for k, _v in extra])
     eval_params = dict(p)
     before = sshd.evaluate(live_cfg, eval_params, allowed, banner_live, banner_new)
+    concern.controls = dict((control, (expected, actual)) for control, (_ok, expected, actual) in before.items())
     for kind, names in chosen.items():
         if not names:
-            refuse(module, "the installed OpenSSH supports none of the strong %s given (ssh -Q lists: %s)"
-                   % (kind, ", ".join(supported[{"Ciphers": "cipher", "MACs": "mac", "KexAlgorithms": "kex"}[kind]])), before)
+            concern.refuse("the installed OpenSSH supports none of the strong %s given (ssh -Q lists: %s)"
+                           % (kind, ", ".join(supported[{"Ciphers": "cipher", "MACs": "mac", "KexAlgorithms": "kex"}[kind]])))
     create, adds, warnings = plan_groups(p, group_rows, accounts)
     planned_rows = [(g, gid, members + [a for a, t in adds if t == g]) for g, gid, members in group_rows]
     planned_rows += [(g, -1, [a for a, t in adds if t == g]) for g in create]
@@ -411,51 +345,28 @@ def main():
         file_changes.append(p["banner_path"])
     changed = bool(file_changes or create or adds)
 
-    # --- pre-check on the staged candidate
-    conns = client_connections(module, live_cfg)
-    root, staged_main = stage(dropin_dir, os.path.basename(p["dropin_path"]), dropin_new, main_new)
+    # --- pre-check on the staged candidate: who would lose SSH access
+    conns = access.client_connections(sshd.words(live_cfg, "port"), p["client_address"])
+    candidate = Candidate(module, sshd_bin, p["dropin_path"], dropin_new, main_text=main_new)
     precheck = {"addresses": [c["addr"] for c in conns], "accounts": {}, "problems": []}
     try:
-        rc, out, err = run(module, [sshd_bin, "-t", "-f", staged_main])
-        if rc != 0:
-            refuse(module, "the candidate sshd configuration is invalid (sshd -t): %s" % (err or out).strip(), before)
-        after_cfg, after_error = effective(module, sshd_bin, staged_main)
+        valid, message = candidate.test()
+        if not valid:
+            concern.refuse("the candidate sshd configuration is invalid (sshd -t): %s" % message)
+        after_cfg, after_error = candidate.effective()
         if after_error:
-            refuse(module, "sshd -T on the candidate failed: %s" % after_error, before)
-        for name, role in accounts:
-            try:
-                entry = pwd.getpwnam(name)
-            except KeyError:
-                if role == "automation":
-                    refuse(module, "the automation account %s does not exist" % name, before)
-                warnings.append("break-glass account %s does not exist on this host; not checked" % name)
-                continue
-            methods = ["publickey"] if role == "automation" else list(p["break_glass_methods"])
-            problems = []
-            for conn in conns:
-                cfg, error = effective(module, sshd_bin, staged_main, sshd.connection_spec(name, conn))
-                if error:
-                    refuse(module, "sshd -T -C for %s failed: %s" % (name, error), before)
-                account = {
-                    "name": name,
-                    "uid": entry.pw_uid,
-                    "groups": sshd.account_groups(name, entry.pw_gid, planned_rows),
-                    "shell": entry.pw_shell,
-                    "shell_ok": shell_ok(entry.pw_shell),
-                    "methods": methods,
-                    "keys_found": keys_found(cfg, entry) if "publickey" in methods else True,
-                }
-                for problem in sshd.access_problems(cfg, account, conn["addr"], conn["addr"]):
-                    if len(conns) > 1:
-                        problem = "from %s: %s" % (conn["addr"], problem)
-                    if problem not in problems:
-                        problems.append(problem)
-            precheck["accounts"][name] = {"role": role, "problems": problems}
-            precheck["problems"] += ["%s account %s: %s" % (role, name, problem) for problem in problems]
+            concern.refuse("sshd -T on the candidate failed: %s" % after_error)
+        results, errors = access.who_loses_access(
+            candidate, engine_accounts(concern, p, accounts, warnings, planned_rows), conns)
+        if errors:
+            concern.refuse("; ".join(errors))
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        candidate.cleanup()
+    for name, answer in results.items():
+        precheck["accounts"][name] = {"role": answer["role"], "problems": answer["problems"]}
+        precheck["problems"] += ["%s account %s: %s" % (answer["role"], name, problem) for problem in answer["problems"]]
 
-    result = dict(changed=changed, algorithms=chosen, main_config_note=main_note, precheck=precheck,
+    result = dict(algorithms=chosen, main_config_note=main_note, precheck=precheck,
                   group_changes=["create group %s" % g for g in create] + ["add %s to %s" % a for a in adds])
     if warnings:
         result["warnings"] = warnings
@@ -466,64 +377,57 @@ def main():
         elif p["skip_lockout_check"]:
             result.setdefault("warnings", []).append("lockout pre-check SKIPPED (skip_lockout_check, tests only): " + message)
         else:
-            refuse(module, message, before, {"precheck": precheck, "algorithms": chosen})
+            concern.refuse(message, precheck=precheck, algorithms=chosen)
 
-    if module._diff and changed:
-        diffs = []
-        if p["dropin_path"] in file_changes:
-            diffs.append(file_diff(p["dropin_path"], dropin_text, dropin_new))
-        if p["sshd_config"] in file_changes:
-            diffs.append(file_diff(p["sshd_config"], main_text, main_new))
-        if p["banner_path"] in file_changes:
-            diffs.append(file_diff(p["banner_path"], banner_live, banner_new))
-        if create or adds:
-            diffs.append({"before_header": GROUP, "after_header": GROUP,
-                          "before": "".join("%s: %s\n" % (g, ",".join(m)) for g, _gid, m in group_rows if g in p["allow_groups"]),
-                          "after": "".join("%s: %s\n" % (g, ",".join(m)) for g, _gid, m in planned_rows if g in p["allow_groups"])})
-        result["diff"] = diffs
+    diffs = []
+    if p["dropin_path"] in file_changes:
+        diffs.append(file_diff(p["dropin_path"], dropin_text, dropin_new))
+    if p["sshd_config"] in file_changes:
+        diffs.append(file_diff(p["sshd_config"], main_text, main_new))
+    if p["banner_path"] in file_changes:
+        diffs.append(file_diff(p["banner_path"], banner_live, banner_new))
+    if create or adds:
+        diffs.append({"before_header": GROUP, "after_header": GROUP,
+                      "before": "".join("%s: %s\n" % (g, ",".join(m)) for g, _gid, m in group_rows if g in p["allow_groups"]),
+                      "after": "".join("%s: %s\n" % (g, ",".join(m)) for g, _gid, m in planned_rows if g in p["allow_groups"])})
 
     live_evidence = "sshd -T (live)" if not live_error else "sshd -T failed: %s" % live_error
     notes = sshd.notes_for_main(main_note, overriding)
     if module.check_mode or not changed:
         after = sshd.evaluate(after_cfg, eval_params, allowed, banner_new, banner_new)
-        result["findings"] = sshd.control_findings(before, after, module.check_mode, False, live_evidence, notes)
-        module.exit_json(**result)
+        concern.exit(sshd.control_findings(before, after, module.check_mode, False, live_evidence, notes),
+                     changed, diffs, **result)
 
-    # --- apply: the guard first, then groups (they only grant), the files, the reload
-    if file_changes and p["guard_timeout"]:
-        try:
-            armed = guard.arm(module, file_changes, [p["service_name"]], p["guard_timeout"], p["guard_root"])
-        except (guard.GuardError, OSError) as exc:
-            refuse(module, "could not arm the lockout guard: %s" % exc, before, result)
-        result.update(guard_token=armed["token"], guard_unit=armed["unit"], guard_dir=armed["dir"])
-    for group in create:
-        rc, out, err = run(module, [module.get_bin_path("groupadd", required=True), group])
-        if rc != 0:
-            module.fail_json(msg="groupadd %s failed: %s" % (group, (err or out).strip()), findings=[], **result)
-    for name, group in adds:
-        rc, out, err = run(module, [module.get_bin_path("usermod", required=True), "-a", "-G", group, name])
-        if rc != 0:
-            module.fail_json(msg="usermod -a -G %s %s failed: %s" % (group, name, (err or out).strip()), findings=[], **result)
-    if file_changes:
-        validate = [sshd_bin, "-t", "-f", "%s"]
-        write_file(module, p["banner_path"], banner_new, mode=0o644)
-        write_file(module, p["dropin_path"], dropin_new, mode=0o644, validate=validate)
-        if p["sshd_config"] in file_changes:
-            mode = os.stat(p["sshd_config"]).st_mode & 0o7777 if main_text is not None else 0o644
-            write_file(module, p["sshd_config"], main_new, mode=mode, validate=validate)
-        rc, out, err = run(module, [module.get_bin_path("systemctl", required=True), "reload", p["service_name"]])
-        if rc != 0:
-            message = "systemctl reload %s failed: %s" % (p["service_name"], (err or out).strip())
-            if "guard_token" in result:
-                guard.rollback(module, result["guard_token"], p["guard_root"])
-                message += "; the change was rolled back"
-            module.fail_json(msg=message, findings=[finding(c, ERROR, e, a, message) for c, (_o, e, a) in sorted(before.items())], **result)
+    # --- apply, under the host lock: the guard first, then groups (they only grant), the files, the reload
+    with concern.changing():
+        result.update(concern.arm_guard(file_changes, [p["service_name"]], p["guard_timeout"], p["guard_root"]))
+        for group in create:
+            rc, out, err = run(module, [module.get_bin_path("groupadd", required=True), group])
+            if rc != 0:
+                concern.fail("groupadd %s failed: %s" % (group, (err or out).strip()), **result)
+        for name, group in adds:
+            rc, out, err = run(module, [module.get_bin_path("usermod", required=True), "-a", "-G", group, name])
+            if rc != 0:
+                concern.fail("usermod -a -G %s %s failed: %s" % (group, name, (err or out).strip()), **result)
+        if file_changes:
+            validate = [sshd_bin, "-t", "-f", "%s"]
+            write_file(module, p["banner_path"], banner_new, mode=0o644)
+            write_file(module, p["dropin_path"], dropin_new, mode=0o644, validate=validate)
+            if p["sshd_config"] in file_changes:
+                mode = os.stat(p["sshd_config"]).st_mode & 0o7777 if main_text is not None else 0o644
+                write_file(module, p["sshd_config"], main_new, mode=mode, validate=validate)
+            rc, out, err = run(module, [module.get_bin_path("systemctl", required=True), "reload", p["service_name"]])
+            if rc != 0:
+                message = "systemctl reload %s failed: %s" % (p["service_name"], (err or out).strip())
+                if "guard_token" in result:
+                    guard.rollback(module, result["guard_token"], p["guard_root"])
+                    message += "; the change was rolled back"
+                concern.fail(message, **result)
 
     live_after, after_error = effective(module, sshd_bin)
     after = sshd.evaluate(live_after, eval_params, allowed, read_text(p["banner_path"]), banner_new)
     evidence = "sshd -T before and after the change" + ("" if not after_error else " (after: %s)" % after_error)
-    result["findings"] = sshd.control_findings(before, after, False, True, evidence, notes)
-    module.exit_json(**result)
+    concern.exit(sshd.control_findings(before, after, False, True, evidence, notes), changed, diffs, **result)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ description:
   - Each kind of finding is handled by its O(policy) action. An account that is already
     disabled (expired) passes, since it cannot log in by any method.
   - Protected accounts are never changed and are reported as C(skipped) - root, the
-    account Ansible connects as (O(automation_accounts) and C(SUDO_USER)),
+    account Ansible connects as (O(automation_account) and C(SUDO_USER)),
     O(break_glass_accounts) and O(protected_accounts).
   - Before an account is removed, its home directory, crontab and mail spool are archived
     to O(archive_dir) (mode 0600) and the archive path is given in the finding.
@@ -36,6 +36,10 @@ attributes:
   diff_mode:
     support: full
     description: Shows each affected account's state before and after.
+extends_documentation_fragment:
+  - yoroi.baseline.concern
+  - yoroi.baseline.concern.protected
+  - yoroi.baseline.concern.guard
 options:
   max_inactive_days:
     description: Days without a login after which a human account is stale.
@@ -76,21 +80,6 @@ options:
         type: str
         choices: [report, nologin]
         default: nologin
-  automation_accounts:
-    description: Accounts that run the automation; never changed. C(SUDO_USER) is added.
-    type: list
-    elements: str
-    default: []
-  break_glass_accounts:
-    description: Emergency accounts; never changed even when unused.
-    type: list
-    elements: str
-    default: []
-  protected_accounts:
-    description: Any other account that must never be changed.
-    type: list
-    elements: str
-    default: []
   archive_dir:
     description: Where home directories, crontabs and mail of removed accounts are archived.
     type: path
@@ -118,7 +107,7 @@ EXAMPLES = r"""
     policy:
       stale: lock
       never_used: remove
-    automation_accounts: ["{{ ansible_user }}"]
+    automation_account: "{{ ansible_user }}"
     break_glass_accounts: [breakglass]
 
 - name: Audit only
@@ -129,26 +118,29 @@ EXAMPLES = r"""
 
 RETURN = r"""
 findings:
-  description: One finding per offending account and control, or one C(pass) per clean control.
+  description:
+    - One finding per control (and per subject where a control is about one account or
+      file) - C(control), C(status) (pass, fail, fixed, error, skipped), C(expected),
+      C(actual), C(evidence), C(subject). A refused run has an C(error) finding for every
+      control of the module.
   returned: always
   type: list
   elements: dict
-  contains:
-    control: {description: Control id from the catalog, type: str, sample: ACC-001}
-    status: {description: pass, fail, fixed, error or skipped, type: str, sample: fixed}
-    subject: {description: The account, type: str, returned: when about one account, sample: bob}
-    expected: {description: What the control asks for, type: str}
-    actual: {description: What was found (after the change, when fixed), type: str}
-    evidence: {description: Where it was read and what was done, type: str}
+guard_token:
+  description: The lockout guard armed for this change; confirm it after a fresh login.
+  returned: when something changed (not in check mode) and O(guard_timeout) is not 0
+  type: str
+guard:
+  description:
+    - The armed guard - C(token), C(unit) (its transient timer), C(dir) (its backups),
+      C(timeout) and C(change) (what changed); the C(yoroi.baseline.lockout_guard) role reads it.
+  returned: with guard_token
+  type: dict
 archives:
   description: Archives written for removed accounts.
   returned: always
   type: dict
   sample: {bob: /var/backups/yoroi/accounts/bob-20261127T101500Z.tar.gz}
-guard_token:
-  description: The lockout guard armed for this change; confirm it after a fresh login.
-  returned: when accounts changed (not in check mode) and O(guard_timeout) is not 0
-  type: str
 protected:
   description: Every account the module would not change.
   returned: always
@@ -164,7 +156,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts as acc
-from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
+from ansible_collections.yoroi.baseline.plugins.module_utils import _concern
 from ansible_collections.yoroi.baseline.plugins.module_utils._files import read_text
 
 PASSWD = "/etc/passwd"
@@ -287,26 +279,20 @@ def main():
         for kind, choices in acc.ACTIONS.items()
     )
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=_concern.argument_spec(dict(
             max_inactive_days=dict(type="int", default=90),
             policy=dict(type="dict", default={}, options=policy_options),
-            automation_accounts=dict(type="list", elements="str", default=[]),
-            break_glass_accounts=dict(type="list", elements="str", default=[]),
-            protected_accounts=dict(type="list", elements="str", default=[]),
             archive_dir=dict(type="path", default="/var/backups/yoroi/accounts"),
             nologin_shell=dict(type="path", default="/usr/sbin/nologin"),
-            guard_timeout=dict(type="int", default=120),
-        ),
+        ), guard_timeout=120),
         supports_check_mode=True,
     )
     params = module.params
+    concern = _concern.Concern(module, "stale_accounts", dict(
+        (control, acc.EXPECTED[kind].format(days=params["max_inactive_days"])) for kind, control in acc.CONTROLS.items()), change="accounts")
     if params["max_inactive_days"] < 1:
-        module.fail_json(msg="max_inactive_days must be 1 or more, got %d" % params["max_inactive_days"], findings=[])
-
-    protected = set(["root"])
-    protected.update(params["automation_accounts"], params["break_glass_accounts"], params["protected_accounts"])
-    if os.environ.get("SUDO_USER"):
-        protected.add(os.environ["SUDO_USER"])
+        concern.refuse("max_inactive_days must be 1 or more, got %d" % params["max_inactive_days"])
+    protected = set(concern.protected)
 
     accounts, login_defs, shells, logins = read_state(module)
     uid_min, uid_max = acc.uid_range(login_defs)
@@ -319,46 +305,35 @@ def main():
     archives = {}
     before_lines, after_lines = [], []
     done = {}
-    guard = None
+    result = dict(archives=archives, protected=sorted(protected))
     to_change = [d for d in decisions if d[4] == acc.FAIL and d[3] != "report"]
-    if to_change and not module.check_mode and params["guard_timeout"]:
+    with concern.changing(needed=bool(to_change)):
         # A lock of the wrong account would cut access: unless a fresh login confirms
         # the change, the host restores the account databases (DESIGN invariant 5).
-        try:
-            guard = _guard.arm(module, list(ACCOUNT_DATABASES), [], params["guard_timeout"])
-        except (_guard.GuardError, OSError) as exc:
-            module.fail_json(msg="refused: the lockout guard could not be armed: %s; nothing was changed" % exc,
-                             findings=[])
-    for kind, account, detail, action, status in decisions:
-        if status != acc.FAIL or action == "report":
-            continue
-        before_lines.append("%s: %s, shell %s" % (account.name, account.state(today), account.shell))
-        after_lines.append("%s: %s" % (account.name, acc.after_state(action, account)))
-        if module.check_mode:
-            continue
-        # One account can offend twice (empty password and never used): act once.
-        key = (account.name, action)
-        if key not in done:
-            done[key] = carry_out(module, action, account, params["archive_dir"], params["nologin_shell"])
-        ok, note, archive = done[key]
-        outcomes[(kind, account.name)] = (ok, note)
-        if archive:
-            archives[account.name] = archive
+        if to_change:
+            result.update(concern.arm_guard(ACCOUNT_DATABASES, [], params["guard_timeout"]))
+        for kind, account, detail, action, status in decisions:
+            if status != acc.FAIL or action == "report":
+                continue
+            before_lines.append("%s: %s, shell %s" % (account.name, account.state(today), account.shell))
+            after_lines.append("%s: %s" % (account.name, acc.after_state(action, account)))
+            if module.check_mode:
+                continue
+            # One account can offend twice (empty password and never used): act once.
+            key = (account.name, action)
+            if key not in done:
+                done[key] = carry_out(module, action, account, params["archive_dir"], params["nologin_shell"])
+            ok, note, archive = done[key]
+            outcomes[(kind, account.name)] = (ok, note)
+            if archive:
+                archives[account.name] = archive
 
     human_count = len([a for a in accounts if uid_min <= a.uid <= uid_max])
     findings = acc.build_findings(decisions, outcomes, module.check_mode, params["max_inactive_days"], human_count, today)
     changed = bool(before_lines)
-    result = dict(
-        changed=changed,
-        findings=findings,
-        archives=archives,
-        protected=sorted(protected),
-    )
-    if guard:
-        result["guard_token"] = guard["token"]
-        result["guard"] = guard
-    if module._diff and changed:
-        result["diff"] = {
+    diff = None
+    if changed:
+        diff = {
             "before_header": "accounts",
             "after_header": "accounts",
             "before": "\n".join(sorted(set(before_lines))) + "\n",
@@ -366,8 +341,7 @@ def main():
         }
     if any(f["status"] == acc.ERROR for f in findings):
         result["msg"] = "some accounts could not be changed; see findings"
-    module.exit_json(**result)
-
+    concern.exit(findings, changed, diff, **result)
 
 if __name__ == "__main__":
     main()

@@ -41,9 +41,12 @@ description:
     The deadline takes effect at the first run on or after it.
   - Lockout guard - before writing, the candidate configuration is composed in a temporary
     directory (the live C(sshd_config) and drop-ins plus the new drop-in), checked with
-    C(sshd -t), and C(sshd -T -C) must show that O(automation_account) keeps a key-only way
-    in and each of O(break_glass_accounts) a way it can complete; otherwise nothing is
-    changed and the module fails with the reason. An automation account inside an MFA
+    C(sshd -t), and the SSH access engine (C(module_utils/_access.py)) asks C(sshd -T -C) per
+    account and client address whether O(automation_account) (and the C(SUDO_USER) of the
+    run) keeps a key-only way in from every address it uses, and each of
+    O(break_glass_accounts) one way in it can complete - AllowUsers, AllowGroups,
+    DenyUsers, DenyGroups, the login shell and PermitRootLogin included; otherwise
+    nothing is changed and the module fails with the reason. An automation account inside an MFA
     group without an exemption is refused outright. After the checks, with O(guard_timeout),
     the lockout guard is armed before the first write and its token returned, so the role
     confirms the change after a fresh login or lets the host restore it.
@@ -56,6 +59,9 @@ attributes:
   diff_mode:
     support: full
     description: One diff per configuration file; enrolments are listed, never their content.
+extends_documentation_fragment:
+  - yoroi.baseline.concern
+  - yoroi.baseline.concern.guard
 options:
   groups:
     description: Groups whose members must present a TOTP code.
@@ -88,15 +94,6 @@ options:
     description: Also require the code for sudo (C(MFA-005)); when false a block written before is removed.
     type: bool
     default: false
-  automation_account:
-    description: The account Ansible connects as; must keep a key-only way in.
-    type: str
-    required: true
-  break_glass_accounts:
-    description: Emergency accounts; each must keep a way in it can complete.
-    type: list
-    elements: str
-    default: []
   dropin:
     description: The sshd drop-in this module owns.
     type: path
@@ -127,10 +124,9 @@ options:
       digest: {description: SHA-256 of the secret the controller saved., type: str, required: true}
   guard_timeout:
     description:
-      - Seconds after which the lockout guard (C(module_utils/_guard.py)) restores the sshd
-        and PAM files and reloads sshd, unless C(yoroi.baseline.change_guard) confirms a fresh
-        login first; 0 turns the guard off. Secret files are not guarded - they are never
-        replaced, only created.
+      - Seconds after which the lockout guard restores the sshd and PAM files and reloads sshd,
+        unless C(yoroi.baseline.change_guard) confirms a fresh login first; 0 turns the guard off.
+        Secret files are not guarded - they are never replaced, only created.
     type: int
     default: 0
 notes:
@@ -154,10 +150,24 @@ EXAMPLES = r"""
 
 RETURN = r"""
 findings:
-  description: Findings for MFA-001 .. MFA-005 (per member where it is about one account).
+  description:
+    - One finding per control (and per subject where a control is about one account or
+      file) - C(control), C(status) (pass, fail, fixed, error, skipped), C(expected),
+      C(actual), C(evidence), C(subject). A refused run has an C(error) finding for every
+      control of the module.
   returned: always
   type: list
   elements: dict
+guard_token:
+  description: The lockout guard armed for this change; confirm it after a fresh login.
+  returned: when something changed (not in check mode) and O(guard_timeout) is not 0
+  type: str
+guard:
+  description:
+    - The armed guard - C(token), C(unit) (its transient timer), C(dir) (its backups),
+      C(timeout) and C(change) (what changed); the C(yoroi.baseline.lockout_guard) role reads it.
+  returned: with guard_token
+  type: dict
 enrolled:
   description: Members enrolled in this run, with the path of their new secret file (never the secret).
   returned: always
@@ -189,16 +199,7 @@ backups:
   description: Backup files written in this run.
   returned: always
   type: list
-  elements: str
-guard_token:
-  description: The token of the armed lockout guard, for C(yoroi.baseline.change_guard) to confirm or roll back.
-  returned: when a guard was armed (O(guard_timeout) set and something changed)
-  type: str
-guard:
-  description: The armed guard (token, unit, dir).
-  returned: when a guard was armed
-  type: dict
-"""
+  elements: str"""
 
 import datetime
 import errno
@@ -206,27 +207,30 @@ import grp
 import os
 import pwd
 import secrets
-import shutil
 import stat
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _access as access
+from ansible_collections.yoroi.baseline.plugins.module_utils import _concern
+from ansible_collections.yoroi.baseline.plugins.module_utils import _hostfiles as hostfiles
 from ansible_collections.yoroi.baseline.plugins.module_utils import _mfa as mfa
 from ansible_collections.yoroi.baseline.plugins.module_utils._files import file_diff, read_text, write_file
-from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, FAIL, SKIPPED, finding
-
-from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
+from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, FAIL, SKIPPED, finding, fold
 
 # Path constants: tests point them at a tmp dir.
-SSHD_CONFIG = "/etc/ssh/sshd_config"
+SSHD_CONFIG = access.SSHD_CONFIG
 PAM_SSHD = mfa.PAM_SSHD
 PAM_SUDO = mfa.PAM_SUDO
-SHADOW = "/etc/shadow"
-PAM_MODULE_DIRS = ("/usr/lib/x86_64-linux-gnu/security", "/usr/lib/aarch64-linux-gnu/security",
-                   "/lib/x86_64-linux-gnu/security", "/lib/aarch64-linux-gnu/security", "/usr/lib/security")
+SHADOW = hostfiles.SHADOW
+GROUP = hostfiles.GROUP
+PAM_MODULE_DIRS = hostfiles.PAM_MODULE_DIRS
 TOTP_MODULE = "pam_google_authenticator.so"
 PENDING_DIR = mfa.PENDING_DIR
+# The SSH access engine's staged candidate and client lookup (tests replace them).
+Candidate = access.Candidate
+client_connections = access.client_connections
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -274,177 +278,56 @@ def read_accounts(groups):
     return group_db, passwd
 
 
-def usable_password(name):
-    for line in (read_text(SHADOW, "") or "").splitlines():
-        fields = line.split(":")
-        if len(fields) > 1 and fields[0] == name:
-            return fields[1] not in ("", "*") and not fields[1].startswith("!") and not fields[1].startswith("*")
-    return False
-
-
-def has_key(name):
-    try:
-        home = pwd.getpwnam(name).pw_dir
-    except KeyError:
-        return False
-    path = os.path.join(home, ".ssh", "authorized_keys")
-    try:
-        return os.path.getsize(path) > 0
-    except OSError:
-        return False
-
-
-def connection_address():
-    """The client address of the SSH connection this module runs under, if any.
-
-    sudo drops SSH_CONNECTION from the environment, so the ancestors' environments are read.
-    """
-    pid = os.getpid()
-    for _depth in range(12):
-        try:
-            # sudo itself is not dumpable (setuid): its environ is unreadable even to root
-            with open("/proc/%d/environ" % pid, "rb") as handle:
-                for item in handle.read().split(b"\0"):
-                    if item.startswith(b"SSH_CONNECTION="):
-                        return item.split(b"=", 1)[1].split()[0].decode()
-        except OSError:
-            pass
-        try:
-            with open("/proc/%d/stat" % pid) as handle:
-                pid = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            return None
-        if pid <= 1:
-            return None
-    return None
-
-
-def find_pam_module(name):
-    for directory in PAM_MODULE_DIRS:
-        if os.path.exists(os.path.join(directory, name)):
-            return os.path.join(directory, name)
-    return None
-
-
 def missing_pam_parts(text):
     modules, includes = mfa.pam_modules_named(text)
-    missing = sorted(m for m in modules if find_pam_module(m) is None)
+    missing = sorted(m for m in modules if hostfiles.find_pam_module(m, PAM_MODULE_DIRS) is None)
     missing += sorted("@include %s" % i for i in includes if not os.path.exists(os.path.join(os.path.dirname(PAM_SSHD), i)))
     return missing
 
 
-# --- the candidate sshd configuration -----------------------------------------------------------
+# --- who must keep SSH access -----------------------------------------------------------------
 
 
-class Candidate(object):
-    """The live sshd configuration with our drop-in replaced, composed in a temp dir."""
+def access_accounts(concern, params, exemptions, members, use_nullok, connections):
+    """The automation and break-glass accounts as the SSH access engine sees them.
 
-    def __init__(self, module, dropin, dropin_text):
-        self.module = module
-        self.sshd = module.get_bin_path("sshd", required=True, opt_dirs=["/usr/sbin"])
-        self.dir = tempfile.mkdtemp(prefix="yoroi-mfa-sshd-")
-        dropin_dir = os.path.dirname(dropin)
-        conf_dir = os.path.dirname(SSHD_CONFIG)
-        staged = os.path.join(self.dir, "sshd_config.d")
-        os.mkdir(staged)
-        main = read_text(SSHD_CONFIG, "") or ""
-        lines = []
-        for line in main.splitlines():
-            words = line.split()
-            if words and words[0].lower() == "include":
-                targets = []
-                for target in words[1:]:
-                    absolute = target if target.startswith("/") else os.path.join(conf_dir, target)
-                    if os.path.dirname(absolute) == dropin_dir:
-                        targets.append(os.path.join(staged, os.path.basename(absolute)))
-                    else:
-                        targets.append(absolute)
-                line = "Include " + " ".join(targets)
-            lines.append(line)
-        if os.path.isdir(dropin_dir):
-            for name in os.listdir(dropin_dir):
-                source = os.path.join(dropin_dir, name)
-                if source != dropin and os.path.isfile(source):
-                    shutil.copy(source, os.path.join(staged, name))
-        with open(os.path.join(staged, os.path.basename(dropin)), "w") as handle:
-            handle.write(dropin_text)
-        self.config = os.path.join(self.dir, "sshd_config")
-        with open(self.config, "w") as handle:
-            handle.write("\n".join(lines) + "\n")
-
-    def test(self):
-        rc, out, err = self.module.run_command([self.sshd, "-t", "-f", self.config], environ_update={"LC_ALL": "C"})
-        return rc == 0, (err or out).strip().replace(self.dir, "<candidate>")
-
-    def effective(self, user, address):
-        rc, out, err = self.module.run_command(
-            [self.sshd, "-T", "-f", self.config, "-C", "user=%s,host=%s,addr=%s" % (user, address, address)],
-            environ_update={"LC_ALL": "C"})
-        if rc != 0:
-            return None, (err or out).strip().replace(self.dir, "<candidate>")
-        return mfa.parse_sshd_t(out), ""
-
-    def cleanup(self):
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-def exempt_at(exemptions, user, address):
-    import ipaddress
-
-    for item in exemptions:
-        if item["user"] != user:
-            continue
-        if not item["from"]:
-            return True
-        for source in item["from"]:
-            if ipaddress.ip_address(address) in ipaddress.ip_network(source, strict=False):
-                return True
-    return False
-
-
-def lockout_problems(candidate, params, exemptions, members, use_nullok, connection):
-    """Reasons the candidate would lock out the automation or a break-glass account ([] = safe)."""
-    problems, evidence = [], []
-    automation = params["automation_account"]
-    accounts = [(automation, True)] + [(name, False) for name in params["break_glass_accounts"] if name != automation]
-    for name, is_automation in accounts:
+    The automation logs in with a key only and must get in from every address it uses
+    (the live connection and its exempt networks); a break-glass account needs one way
+    in, with a key, its password, or the keyboard-interactive exchange of the PAM stack
+    this module writes (a code when it is a member and not exempt from that address).
+    """
+    shadow = hostfiles.parse_shadow(read_text(SHADOW, "") or "")
+    group_rows = hostfiles.parse_group(read_text(GROUP, "") or "")
+    accounts = []
+    for name, role in concern.must_keep_access():
         try:
-            pwd.getpwnam(name)
+            entry = pwd.getpwnam(name)
         except KeyError:
-            if is_automation:
-                problems.append("automation account %s does not exist" % name)
+            if role == "automation":
+                concern.refuse("the automation account %s does not exist" % name)
             continue
         sources = [s for item in exemptions if item["user"] == name for s in item["from"]]
-        addresses = mfa.probe_addresses(sources, connection)
-        enrolled = name in members and members[name].state == "ok"
-        key, password = has_key(name), usable_password(name)
-        results = []
-        for address in addresses:
-            effective, error = candidate.effective(name, address)
-            if effective is None:
-                problems.append("sshd -T for %s failed: %s" % (name, error))
-                break
-            if is_automation:
-                # Ansible has a key and nothing else: one alternative must be a key alone
-                capabilities = {"key": key, "password": False, "kbdint": False}
-            else:
-                capabilities = {"key": key, "password": password,
-                                "kbdint": mfa.kbdint_ok(name in members, exempt_at(exemptions, name, address),
-                                                        params["mode"], enrolled, use_nullok, password)}
-            ok, how = mfa.way_in(effective, capabilities)
-            results.append((address, ok, how))
-        if not results:
+        conns = list(connections)
+        for address in (mfa.probe_addresses(sources) if sources else []):
+            if address not in [c["addr"] for c in conns]:
+                conns.append({"addr": address})
+        groups = hostfiles.account_groups(name, entry.pw_gid, group_rows)
+        shell = entry.pw_shell
+        if role == "automation":
+            accounts.append(access.account(name, entry.pw_uid, groups, shell, access.shell_ok(shell), key=None,
+                                           password=False, kbdint=False, need="every", role=role,
+                                           home=entry.pw_dir, connections=conns, methods=["publickey"]))
             continue
-        if is_automation:
-            bad = [r for r in results if not r[1]]
-            for address, _ok, how in bad:
-                problems.append("automation account %s would be locked out from %s (%s; it logs in with a key only)"
-                                % (name, address, how))
-        elif not any(r[1] for r in results):
-            problems.append("break-glass account %s would have no way in (%s)" % (
-                name, "; ".join("%s: %s" % (r[0], r[2]) for r in results)))
-        evidence.extend("%s from %s: %s" % (name, r[0], r[2]) for r in results if r[1])
-    return problems, evidence
+        row = shadow.get(name)
+        password = row is not None and hostfiles.password_usable(row.password)
+        enrolled = name in members and members[name].state == "ok"
+        acct = access.account(name, entry.pw_uid, groups, shell, access.shell_ok(shell), key=None, password=password,
+                              need="any", role=role, home=entry.pw_dir, connections=conns)
+        acct["at"] = dict((conn["addr"], {"kbdint": mfa.kbdint_ok(name in members, mfa.exempt_at(exemptions, name, conn["addr"]),
+                                                                    params["mode"], enrolled, use_nullok, password)})
+                          for conn in conns)
+        accounts.append(acct)
+    return accounts
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -602,19 +485,8 @@ def reload_sshd(module):
         return "ssh.service is not running (socket activation reads the config per connection)"
     rc, out, err = module.run_command([systemctl, "reload", "ssh.service"], environ_update={"LC_ALL": "C"})
     if rc != 0:
-        module.fail_json(msg="sshd reload failed: %s" % (err or out).strip(), findings=[])
+        raise RuntimeError("sshd reload failed: %s" % (err or out).strip())
     return "ssh.service reloaded"
-
-
-def arm_guard(module, paths, timeout):
-    """Arm the lockout guard: the host restores ``paths`` and reloads sshd unless the role
-    confirms a fresh login within ``timeout`` seconds. None when the guard is off (0)."""
-    if not timeout:
-        return None
-    try:
-        return _guard.arm(module, paths, ["ssh.service"], timeout)
-    except (_guard.GuardError, OSError) as exc:
-        module.fail_json(msg="refused: the lockout guard could not be armed: %s. Nothing was changed." % exc, findings=[])
 
 
 # --- main ---------------------------------------------------------------------------------------
@@ -622,7 +494,7 @@ def arm_guard(module, paths, timeout):
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
+        argument_spec=_concern.argument_spec(dict(
             groups=dict(type="list", elements="str", required=True),
             mode=dict(type="str", choices=["password", "publickey"], default="password"),
             deadline=dict(type="str", default=""),
@@ -632,37 +504,38 @@ def main():
                 methods=dict(type="str", default="publickey"),
                 **{"from": dict(type="list", elements="str", default=[])})),
             sudo=dict(type="bool", default=False),
-            automation_account=dict(type="str", required=True),
-            break_glass_accounts=dict(type="list", elements="str", default=[]),
             dropin=dict(type="path", default=mfa.DROPIN),
             access_file=dict(type="path", default=mfa.ACCESS_FILE),
-            guard_timeout=dict(type="int", default=0),
             enrollment_dir=dict(type="str", default=""),
             issuer=dict(type="str", default="Yoroi"),
             confirm=dict(type="list", elements="dict", options=dict(
                 user=dict(type="str", required=True), digest=dict(type="str", required=True, no_log=False))),
-        ),
+        ), guard_timeout=0, protected=False),
         supports_check_mode=True,
     )
     params = module.params
+    concern = _concern.Concern(module, "totp_mfa", mfa.CONTROLS, change="MFA")
     if params["confirm"] is not None:
-        confirm_enrolments(module)
+        with concern.changing(needed=not module.check_mode):
+            confirm_enrolments(module)
     try:
         deadline = mfa.parse_deadline(params["deadline"])
         exemptions = mfa.normalise_exemptions(params["exemptions"])
     except ValueError as exc:
-        module.fail_json(msg=str(exc), findings=[])
+        concern.refuse(str(exc))
     groups = params["groups"]
     if not groups:
-        module.fail_json(msg="groups is empty: name at least one MFA group", findings=[])
-    if not params["sudo"] and module.get_bin_path("sshd", opt_dirs=["/usr/sbin"]) is None:
+        concern.refuse("groups is empty: name at least one MFA group")
+    sshd_bin = module.get_bin_path("sshd", opt_dirs=["/usr/sbin"])
+    if not params["sudo"] and sshd_bin is None:
         # No SSH server and no TOTP for sudo: there is no login this module protects.
-        module.exit_json(changed=False, enrolled=[], findings=[
-            finding(control, SKIPPED, expected, "no SSH server installed", "sshd not found; no SSH login to protect")
-            for control, expected in sorted(mfa.CONTROLS.items())])
+        concern.exit([finding(control, SKIPPED, expected, "no SSH server installed", "sshd not found; no SSH login to protect")
+                      for control, expected in sorted(mfa.CONTROLS.items())], False, enrolled=[])
+    if not concern.automation:
+        concern.refuse("no automation account: set automation_account (the run has no SUDO_USER either)")
     today = datetime.date.today()
     use_nullok = mfa.nullok(deadline, today)
-    automation = params["automation_account"]
+    automation = concern.automation
     exempt_users = sorted(set(item["user"] for item in exemptions))
 
     # read
@@ -672,13 +545,13 @@ def main():
     stale_pending = mfa.mark_pending(members.values(), read_pending(members))
 
     # the automation account must never be asked for a code it does not have
-    if automation in members and automation not in exempt_users:
-        module.fail_json(
-            msg="refused: the automation account %s is in an MFA group (%s) and has no exemption; it logs in with a key "
+    for name in automation:
+        if name in members and name not in exempt_users:
+            concern.refuse(
+                "the automation account %s is in an MFA group (%s) and has no exemption; it logs in with a key "
                 "only and would be locked out. Add {user: %s, methods: publickey, from: [...]} to yoroi_mfa_exemptions "
-                "or take it out of the group. Nothing was changed." % (automation, ", ".join(groups), automation),
-            findings=[finding("MFA-004", ERROR, mfa.CONTROLS["MFA-004"], "%s in an MFA group without exemption" % automation,
-                              "pre-check refused the change", subject=automation)])
+                "or take it out of the group" % (name, ", ".join(groups), name),
+                actual={"MFA-004": "%s in an MFA group without exemption" % name})
 
     # plan
     to_enrol = mfa.enrolment_plan(members.values(), params["enroll"])
@@ -688,7 +561,7 @@ def main():
     for path, block, position, wanted in (
             (PAM_SSHD, mfa.sshd_block(groups, params["mode"], use_nullok, params["access_file"]),
              "before" if params["mode"] == "publickey" else "after", True),
-            (PAM_SUDO, mfa.sudo_block(groups, sorted(set(exempt_users + [automation])), use_nullok), "after", params["sudo"])):
+            (PAM_SUDO, mfa.sudo_block(groups, sorted(set(exempt_users + automation)), use_nullok), "after", params["sudo"])):
         before = read_text(path)
         if before is None:
             pam[path] = (None, None, "missing")
@@ -703,7 +576,7 @@ def main():
     changes = [(path, read_text(path), text) for path, text, _v in files if read_text(path) != text]
 
     findings = []
-    totp_installed = find_pam_module(TOTP_MODULE) is not None
+    totp_installed = hostfiles.find_pam_module(TOTP_MODULE, PAM_MODULE_DIRS) is not None
     pam_problems = []
     for path, (before, after, problem) in pam.items():
         if problem and (path == PAM_SSHD or params["sudo"]):
@@ -713,52 +586,44 @@ def main():
             if missing:
                 pam_problems.append("%s would name missing %s" % (path, ", ".join(missing)))
 
-    # the candidate: sshd -t, the lockout check, and what members get
-    connection = connection_address()
-    candidate = Candidate(module, params["dropin"], dropin_text)
+    # the candidate: sshd -t, who would lose SSH access (the access engine), what members get
+    candidate = Candidate(module, sshd_bin or "sshd", params["dropin"], dropin_text, main_path=SSHD_CONFIG)
     try:
         valid, message = candidate.test()
         if not valid:
-            module.fail_json(msg="refused: the candidate sshd configuration does not pass sshd -t: %s. Nothing was changed."
-                             % message, findings=[])
-        problems, safe_evidence = lockout_problems(candidate, params, exemptions, members, use_nullok, connection)
+            concern.refuse("the candidate sshd configuration does not pass sshd -t: %s" % message)
+        live, _error = candidate.effective()
+        connections = client_connections(access.words(live, "port"))
+        results, errors = access.who_loses_access(
+            candidate, access_accounts(concern, params, exemptions, members, use_nullok, connections), connections)
+        problems = ["%s account %s: %s" % (answer["role"], name, problem)
+                    for name, answer in results.items() for problem in answer["problems"]] + errors
         if problems:
-            module.fail_json(msg="refused, this would lock out: %s. Nothing was changed." % "; ".join(problems),
-                             findings=[finding("MFA-001", ERROR, mfa.CONTROLS["MFA-001"], "; ".join(problems),
-                                               "lockout pre-check on the candidate configuration (sshd -T)")])
+            concern.refuse("the change would lock out %s" % "; ".join(problems),
+                           actual={"MFA-001": "; ".join(problems)})
+        safe_evidence = ["%s from %s: %s" % (name, row["addr"], row["how"])
+                         for name, answer in results.items() for row in answer["by_address"] if not row["problems"]]
         member_gaps = []
         for name in sorted(members):
             effective, error = candidate.effective(name, mfa.ELSEWHERE)
-            ok, how = (False, error) if effective is None else mfa.requires_totp(effective)
+            ok, how = (False, error) if error else mfa.requires_totp(effective)
             if not ok:
                 member_gaps.append((name, how))
     finally:
         candidate.cleanup()
 
     if pam_problems and not module.check_mode:
-        module.fail_json(msg="refused: %s. Nothing was changed." % "; ".join(pam_problems), findings=[])
+        concern.refuse("; ".join(pam_problems))
 
-    # act
-    result = dict(changed=False, enrolled=[], nullok=use_nullok, members=sorted(members), backups=[])
+    # act, under the host lock when something changes
+    result = dict(enrolled=[], nullok=use_nullok, members=sorted(members), backups=[])
     planned_files = [path for path, _before, _text in changes]
-    if planned_files and not module.check_mode:
-        guard = arm_guard(module, planned_files, params["guard_timeout"])
-        if guard:
-            result["guard_token"] = guard["token"]
-            result["guard"] = guard
-    for path, text, validate in files:
-        if path == params["dropin"]:
-            validate = sshd_validate(module)
-        changed, backup = write_file(module, path, text, mode=0o644, validate=validate)
-        if backup:
-            result["backups"].append(backup)
-    sshd_note = ""
-    if params["dropin"] in planned_files and not module.check_mode:
-        sshd_note = reload_sshd(module)
-
-    enrol_errors = {}
-    if to_enrol and not module.check_mode:
-        result["enrolled"], result["handoff"], enrol_errors = enrol(members, to_enrol, stale_pending)
+    with concern.changing(needed=bool(planned_files or to_enrol)):
+        result.update(concern.arm_guard(planned_files, ["ssh.service"], params["guard_timeout"]))
+        sshd_note = write_files(module, concern, result, files, planned_files, params["dropin"])
+        enrol_errors = {}
+        if to_enrol and not module.check_mode:
+            result["enrolled"], result["handoff"], enrol_errors = enrol(members, to_enrol, stale_pending)
     enrolled_now = [item["user"] for item in result["enrolled"]]
 
     # findings
@@ -776,7 +641,7 @@ def main():
                                 "sshd -T -C user=%s on the composed configuration; another drop-in may win" % name,
                                 subject=name))
     if not missing_groups and not member_gaps and not pam_problems:
-        status = mfa.status_for(config_drift, module.check_mode)
+        status = fold(not config_drift, True, module.check_mode)
         evidence = "sshd -T: %d member(s) need keyboard-interactive with the TOTP PAM line (%s mode)%s" % (
             len(members), params["mode"], "; " + sshd_note if sshd_note else "")
         if safe_evidence:
@@ -786,26 +651,39 @@ def main():
                                 evidence))
     findings += mfa.enrolment_findings(list(members.values()), set(enrolled_now if not module.check_mode else to_enrol),
                                        deadline, today, use_nullok, module.check_mode, params["enroll"], enrol_errors)
-    findings += mfa.exemption_findings(exemptions, automation, params["break_glass_accounts"], members)
+    findings += mfa.exemption_findings(exemptions, automation[0], concern.break_glass, members)
     expected5 = mfa.CONTROLS["MFA-005"]
     if params["sudo"]:
-        status = mfa.status_for(PAM_SUDO in planned_files, module.check_mode)
+        status = fold(PAM_SUDO not in planned_files, True, module.check_mode)
         findings.append(finding("MFA-005", status, expected5, "sudo asks members for a code" if status != FAIL else "no TOTP for sudo",
                                 "%s: TOTP block after common-auth; %s and exempt users skip it (NOPASSWD sudo never reaches it)"
-                                % (PAM_SUDO, automation)))
+                                % (PAM_SUDO, ", ".join(automation))))
     else:
         findings.append(finding("MFA-005", SKIPPED, expected5, "not enabled", "yoroi_mfa_sudo is false%s" % (
             "; the block written before is removed" if PAM_SUDO in planned_files else "")))
 
-    result["changed"] = bool(planned_files) or bool(enrolled_now) or (module.check_mode and bool(to_enrol))
-    result["findings"] = findings
-    if module._diff and result["changed"]:
-        diffs = [file_diff(path, before, text) for path, before, text in changes]
-        if to_enrol:
-            diffs.append({"before_header": "enrolment", "after_header": "enrolment", "before": "",
-                          "after": "".join("%s: new %s (secret not shown)\n" % (n, mfa.SECRET_NAME) for n in to_enrol)})
-        result["diff"] = diffs
-    module.exit_json(**result)
+    changed = bool(planned_files) or bool(enrolled_now) or (module.check_mode and bool(to_enrol))
+    diffs = [file_diff(path, before, text) for path, before, text in changes]
+    if to_enrol:
+        diffs.append({"before_header": "enrolment", "after_header": "enrolment", "before": "",
+                      "after": "".join("%s: new %s (secret not shown)\n" % (n, mfa.SECRET_NAME) for n in to_enrol)})
+    concern.exit(findings, changed, diffs if changed else None, **result)
+
+
+def write_files(module, concern, result, files, planned_files, dropin):
+    """Write the drop-in, the access file and the PAM files; reload sshd when its drop-in changed."""
+    for path, text, validate in files:
+        if path == dropin:
+            validate = sshd_validate(module)
+        _changed, backup = write_file(module, path, text, mode=0o644, validate=validate)
+        if backup:
+            result["backups"].append(backup)
+    if dropin not in planned_files or module.check_mode:
+        return ""
+    try:
+        return reload_sshd(module)
+    except RuntimeError as exc:
+        concern.fail(str(exc), **result)
 
 
 if __name__ == "__main__":

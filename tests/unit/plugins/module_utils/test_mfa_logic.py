@@ -158,14 +158,6 @@ def test_requires_totp():
     assert not mfa.requires_totp(_eff(authenticationmethods="keyboard-interactive", usepam="no"))[0]
 
 
-def test_way_in_for_a_key_only_account():
-    key_only = {"key": True, "password": False, "kbdint": False}
-    assert mfa.way_in(_eff(authenticationmethods="publickey"), key_only)[0]
-    assert mfa.way_in(_eff(), key_only)[0]
-    assert not mfa.way_in(_eff(authenticationmethods="publickey,keyboard-interactive"), key_only)[0]
-    assert not mfa.way_in(_eff(authenticationmethods="publickey", pubkeyauthentication="no"), key_only)[0]
-
-
 def test_kbdint_for_a_break_glass_member():
     # unenrolled member after the deadline: no way through keyboard-interactive
     assert not mfa.kbdint_ok(True, False, "password", False, False, True)

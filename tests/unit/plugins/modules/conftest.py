@@ -9,6 +9,8 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _concern
+
 
 class AnsibleExitJson(Exception):
     pass
@@ -27,6 +29,14 @@ def _fail_json(self, msg, **kwargs):
     kwargs["failed"] = True
     kwargs["msg"] = msg
     raise AnsibleFailJson(kwargs)
+
+
+@pytest.fixture(autouse=True)
+def host_lock(tmp_path, monkeypatch):
+    """Every module run that changes something takes the host lock: here, a temp file."""
+    path = tmp_path / "host.lock"
+    monkeypatch.setattr(_concern, "HOST_LOCK", str(path))
+    return path
 
 
 @pytest.fixture

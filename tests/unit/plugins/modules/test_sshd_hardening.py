@@ -160,7 +160,7 @@ def test_apply_then_second_run_changes_nothing(run_module, host):
     assert "ssh-users:x:2000:yoroi,breakglass" in host["group"].read_text()
     assert "soc@example.org" in (host["etc"] / "issue.net").read_text()
     # the guard was armed before the files were written, and sshd reloaded after
-    assert result["guard_token"] and os.path.isdir(result["guard_dir"])
+    assert result["guard_token"] and os.path.isdir(result["guard"]["dir"])
     order = [os.path.basename(c[0]) for c in host["calls"]]
     assert order.index("systemd-run") < order.index("groupadd")
     assert host["calls"][-2][-2:] == ["reload", "ssh"] or ["reload", "ssh"] in [c[-2:] for c in ran(host, "systemctl")]

@@ -106,7 +106,7 @@ def host(tmp_path, monkeypatch):
 
 
 # no systemd here: the guard is proven on lab hosts (tests/infra)
-ARGS = {"automation_accounts": ["yoroi"], "archive_dir": None, "guard_timeout": 0}
+ARGS = {"automation_account": "yoroi", "archive_dir": None, "guard_timeout": 0}
 
 
 def args(host, **extra):
@@ -161,7 +161,7 @@ def test_protected_accounts_are_skipped_and_untouched(host, run_module):
 
 def test_sudo_user_is_protected(host, run_module, monkeypatch):
     monkeypatch.setenv("SUDO_USER", "bob")
-    result, _ = run_module(stale_accounts, args(host, automation_accounts=[]))
+    result, _ = run_module(stale_accounts, args(host, automation_account=None))
     assert by_subject(result)[("ACC-001", "bob")]["status"] == "skipped"
 
 
@@ -203,3 +203,23 @@ def test_bad_input_fails_naming_the_option_and_changes_nothing(host, run_module,
     assert failed
     assert word in result["msg"]
     assert not (host / "calls").exists()
+
+
+def test_a_refusal_keeps_every_control_in_the_report(host, run_module):
+    result, failed = run_module(stale_accounts, args(host, max_inactive_days=0))
+    assert failed
+    assert sorted(f["control"] for f in result["findings"]) == sorted(acc.CONTROLS.values())
+    assert {f["status"] for f in result["findings"]} == {"error"}
+
+
+def test_changes_wait_for_the_host_lock_and_a_busy_host_changes_nothing(host, run_module, host_lock, monkeypatch):
+    from ansible_collections.yoroi.baseline.plugins.module_utils import _concern, _lock
+
+    monkeypatch.setattr(_concern, "LOCK_WAIT", 0)
+    with _lock.host_lock("another run", path=str(host_lock)):
+        result, failed = run_module(stale_accounts, args(host))
+        assert failed and "another run" in result["msg"]
+        assert {f["status"] for f in result["findings"]} == {"error"}
+        assert not (host / "calls").exists()
+        audit, failed = run_module(stale_accounts, args(host), check_mode=True)  # an audit never waits
+        assert not failed and audit["changed"]

@@ -12,23 +12,28 @@ import pytest
 
 from ansible.module_utils import basic
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
 from ansible_collections.yoroi.baseline.plugins.modules import totp_mfa as mod
 
 PAM_SSHD = "# sshd\n@include common-auth\naccount required pam_nologin.so\n"
 PAM_SUDO = "#%PAM-1.0\nsession required pam_limits.so\n@include common-auth\n@include common-account\n"
-Pw = collections.namedtuple("Pw", "pw_name pw_uid pw_gid pw_dir")
+Pw = collections.namedtuple("Pw", "pw_name pw_uid pw_gid pw_dir pw_shell")
 
 
 class FakeCandidate(object):
-    def __init__(self, module, dropin, dropin_text):
-        self.text = dropin_text
+    def __init__(self, module, *args, **kwargs):
+        self.text = args[-1]  # the candidate drop-in
 
     def test(self):
         return True, ""
 
-    def effective(self, user, address):
+    def effective(self, user=None, conn=None):
+        address = conn["addr"] if isinstance(conn, dict) else conn
         values = {"usepam": "yes", "pubkeyauthentication": "yes", "passwordauthentication": "yes",
                   "kbdinteractiveauthentication": "no", "authenticationmethods": "any"}
+        values.update(self.extra)
+        if user is None:
+            return values, ""
         block = None
         for line in self.text.splitlines():
             words = line.split()
@@ -50,6 +55,7 @@ class FakeCandidate(object):
 
     seen = {}
     members = ()
+    extra = {}
 
     def cleanup(self):
         pass
@@ -75,7 +81,7 @@ def tree(tmp_path, monkeypatch):
     (homes["yoroi"] / ".ssh").mkdir()
     (homes["yoroi"] / ".ssh" / "authorized_keys").write_text("ssh-ed25519 AAAA yoroi\n")
     uid = os.getuid()
-    users = dict((name, Pw(name, uid, os.getgid(), str(path))) for name, path in homes.items())
+    users = dict((name, Pw(name, uid, os.getgid(), str(path), "/bin/sh")) for name, path in homes.items())
 
     class FakePwd(object):
         @staticmethod
@@ -91,7 +97,9 @@ def tree(tmp_path, monkeypatch):
     groups = {"mfa-users": (1500, ["alice", "bob"])}
     monkeypatch.setattr(mod, "pwd", FakePwd)
     monkeypatch.setattr(mod, "read_accounts", lambda names: (dict((g, groups[g]) for g in names if g in groups),
-                                                             [tuple(u) for u in users.values()]))
+                                                             [tuple(u)[:4] for u in users.values()]))
+    (tmp_path / "group").write_text("mfa-users:x:1500:alice,bob\nssh-users:x:1600:yoroi,breakglass,alice,bob\n")
+    monkeypatch.setattr(mod, "GROUP", str(tmp_path / "group"))
     (tmp_path / "shadow").write_text("breakglass:$y$hash:20000::::::\nyoroi:*:20000::::::\n")
     monkeypatch.setattr(mod, "SHADOW", str(tmp_path / "shadow"))
     monkeypatch.setattr(mod, "PAM_SSHD", str(pam_d / "sshd"))
@@ -99,7 +107,7 @@ def tree(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "PAM_MODULE_DIRS", (str(modules),))
     monkeypatch.setattr(mod, "Candidate", FakeCandidate)
     monkeypatch.setattr(mod, "sshd_validate", lambda module: None)
-    monkeypatch.setattr(mod, "connection_address", lambda: "10.89.1.1")
+    monkeypatch.setattr(mod, "client_connections", lambda ports, address=None: [{"addr": "10.89.1.1"}])
     monkeypatch.setattr(mod, "PENDING_DIR", str(tmp_path / "pending"))
     # a host with an SSH server (the controller running the tests may have none)
     real_bin_path = basic.AnsibleModule.get_bin_path
@@ -109,6 +117,7 @@ def tree(tmp_path, monkeypatch):
     reloads = []
     monkeypatch.setattr(mod, "reload_sshd", lambda module: reloads.append(1) or "reloaded")
     FakeCandidate.members = ("alice", "bob")
+    FakeCandidate.extra = {}
     args = dict(groups=["mfa-users"], automation_account="yoroi", break_glass_accounts=["breakglass"],
                 deadline="2099-01-01", exemptions=[{"user": "yoroi", "from": ["127.0.0.1", "10.0.0.0/8"]}],
                 dropin=str(tmp_path / "sshd_config.d" / "50-yoroi-mfa.conf"), access_file=str(tmp_path / "exempt.conf"))
@@ -176,7 +185,7 @@ def test_past_deadline_drops_nullok_and_sudo_block_comes_and_goes(tree, run_modu
 
 def test_automation_account_in_a_group_without_exemption_is_refused(tree, run_module, monkeypatch):
     tmp_path, homes, args, reloads = tree
-    users = [tuple(u) for u in mod.pwd.getpwall()]
+    users = [tuple(u)[:4] for u in mod.pwd.getpwall()]
     monkeypatch.setattr(mod, "read_accounts", lambda names: ({"mfa-users": (1500, ["alice", "yoroi"])}, users))
     result, failed = run_module(mod, dict(args, exemptions=[]))
     assert failed and "automation account yoroi is in an MFA group" in result["msg"]
@@ -187,8 +196,8 @@ def test_exemption_that_would_lock_out_the_automation_is_refused(tree, run_modul
     tmp_path, homes, args, reloads = tree
     args = dict(args, exemptions=[{"user": "yoroi", "methods": "password", "from": ["10.0.0.0/8"]}])
     result, failed = run_module(mod, args)
-    assert failed and "automation account yoroi would be locked out" in result["msg"]
-    assert "Nothing was changed" in result["msg"]
+    assert failed and "would lock out automation account yoroi" in result["msg"]
+    assert "nothing was changed" in result["msg"]
     assert not os.path.exists(args["dropin"]) and (tmp_path / "pam.d" / "sshd").read_text() == PAM_SSHD
 
 
@@ -208,7 +217,7 @@ def test_existing_secret_is_never_overwritten_and_weak_options_reported(tree, ru
 def test_guard_is_armed_over_the_files_that_change_only(tree, run_module, monkeypatch):
     tmp_path, homes, args, reloads = tree
     armed = []
-    monkeypatch.setattr(mod._guard, "arm", lambda module, paths, units, timeout: armed.append((sorted(paths), units, timeout))
+    monkeypatch.setattr(_guard, "arm", lambda module, paths, units, timeout: armed.append((sorted(paths), units, timeout))
                         or {"token": "T-1", "unit": "yoroi-guard-T-1", "dir": "/x"})
     result, failed = run_module(mod, dict(args, guard_timeout=120))
     assert not failed and result["guard_token"] == "T-1"
@@ -342,3 +351,16 @@ def test_create_secret_refuses_a_home_of_another_user(tree, monkeypatch):
         mod.create_secret(member)
     assert "owned by uid 31337" in str(refused.value)
     assert not (homes["alice"] / ".google_authenticator").exists()
+
+
+def test_an_allow_groups_lockout_on_the_candidate_is_refused(tree, run_module):
+    """Another drop-in limits SSH to a group the automation is not in: the candidate
+    would lock it out, which the access engine sees (AllowGroups), so nothing changes."""
+    tmp_path, homes, args, reloads = tree
+    FakeCandidate.extra = {"allowgroups": "admins"}
+    result, failed = run_module(mod, args)
+    assert failed and "would lock out automation account yoroi" in result["msg"]
+    assert "AllowGroups admins" in result["msg"]
+    assert {f["control"] for f in result["findings"]} == set(mod.mfa.CONTROLS)
+    assert {f["status"] for f in result["findings"]} == {"error"}
+    assert not os.path.exists(args["dropin"]) and (tmp_path / "pam.d" / "sshd").read_text() == PAM_SSHD

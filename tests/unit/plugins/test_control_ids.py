@@ -1,0 +1,61 @@
+"""Every control id a module can emit is in controls/catalog.yml, and each role's
+module emits exactly the catalog's controls for that role (DESIGN invariant 4)."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts, _mfa, _password_policy, _sshd
+from ansible_collections.yoroi.baseline.plugins.modules import change_guard
+
+ROOT = Path(__file__).resolve().parents[3]
+CATALOG = yaml.safe_load((ROOT / "controls" / "catalog.yml").read_text())["controls"]
+# (SHA-256 and the like are algorithm names, not controls)
+CONTROL_ID = re.compile(r"\b(?!SHA-)[A-Z]{3}-\d{3}\b")
+
+# role -> (the controls its module declares to the kit, the files of its module and logic)
+ROLES = {
+    "accounts": (set(_accounts.CONTROLS.values()), ["plugins/modules/stale_accounts.py", "plugins/module_utils/_accounts.py"]),
+    "password_policy": (set(_password_policy.CONTROLS),
+                        ["plugins/modules/password_policy.py", "plugins/module_utils/_password_policy.py"]),
+    "ssh": (set(_sshd.CONTROL_KEYS), ["plugins/modules/sshd_hardening.py", "plugins/module_utils/_sshd.py"]),
+    "mfa": (set(_mfa.CONTROLS), ["plugins/modules/totp_mfa.py", "plugins/module_utils/_mfa.py"]),
+    "lockout_guard": ({change_guard.CONTROL, change_guard.LEFTOVER_CONTROL}, ["plugins/modules/change_guard.py", "plugins/module_utils/_guard.py"]),
+}
+
+
+def catalog_ids(role=None):
+    return set(c["id"] for c in CATALOG if role is None or c["role"] == role)
+
+
+def test_catalog_ids_are_unique_and_every_role_is_covered():
+    ids = [c["id"] for c in CATALOG]
+    assert len(ids) == len(set(ids))
+    assert set(c["role"] for c in CATALOG) == set(ROLES)
+    assert all((ROOT / "roles" / role).is_dir() for role in ROLES)
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_each_role_emits_the_catalog_controls_for_it(role):
+    declared, _files = ROLES[role]
+    assert declared == catalog_ids(role)
+
+
+@pytest.mark.parametrize("role", sorted(ROLES))
+def test_every_id_in_a_module_is_in_the_catalog(role):
+    _declared, files = ROLES[role]
+    found = set()
+    for name in files:
+        found |= set(CONTROL_ID.findall((ROOT / name).read_text()))
+    # a module names its own controls, and GRD-001 when it arms the guard
+    assert found - catalog_ids() == set()
+    assert found - catalog_ids(role) <= {"GRD-001"}
+
+
+def test_no_other_module_or_logic_names_an_unknown_control():
+    found = set()
+    for path in sorted((ROOT / "plugins").rglob("*.py")):
+        found |= set(CONTROL_ID.findall(path.read_text()))
+    assert found - catalog_ids() == set()
