@@ -183,17 +183,47 @@ def _cstr(raw):
     return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
+def _lastlog_entry(record):
+    when, line, host = LASTLOG_RECORD.unpack(record)
+    if when > 0:
+        return (when, "lastlog: %s from %s" % (_cstr(line) or "?", _cstr(host) or "local"))
+    return None
+
+
 def parse_lastlog(data, uids):
-    """Last login time by UID from a lastlog file, for the UIDs asked (a sparse file)."""
+    """Last login time by UID from a lastlog file's bytes, for the UIDs asked."""
     logins = {}
     size = LASTLOG_RECORD.size
     for uid in uids:
         offset = uid * size
         if offset + size > len(data):
             continue
-        when, line, host = LASTLOG_RECORD.unpack_from(data, offset)
-        if when > 0:
-            logins[uid] = (when, "lastlog: %s from %s" % (_cstr(line) or "?", _cstr(host) or "local"))
+        entry = _lastlog_entry(data[offset:offset + size])
+        if entry:
+            logins[uid] = entry
+    return logins
+
+
+def read_lastlog(handle, uids, file_size):
+    """Last login time by UID from an open lastlog file, one seek and one record per UID.
+
+    lastlog is sparse and indexed by UID: a single login of a directory user with a UID
+    near 1.5e9 makes it hundreds of GB long. Only the records of the accounts evaluated
+    are read, so memory and time do not grow with the file's apparent size.
+    """
+    logins = {}
+    size = LASTLOG_RECORD.size
+    for uid in sorted(set(uids)):
+        offset = uid * size
+        if uid < 0 or offset + size > file_size:
+            continue
+        handle.seek(offset)
+        record = handle.read(size)
+        if len(record) != size:
+            continue
+        entry = _lastlog_entry(record)
+        if entry:
+            logins[uid] = entry
     return logins
 
 

@@ -188,6 +188,15 @@ def _read_bytes(path):
         return b""
 
 
+def _read_lastlog(path, uids):
+    """{uid: (epoch, evidence)} for the UIDs asked, read by seeking (lastlog is sparse)."""
+    try:
+        with open(path, "rb") as handle:
+            return acc.read_lastlog(handle, uids, os.fstat(handle.fileno()).st_size)
+    except (FileNotFoundError, PermissionError):
+        return {}
+
+
 def _sqlite_logins(path, query, scale):
     """{user: (epoch, evidence)} from a login database, read-only; {} when absent.
 
@@ -217,7 +226,7 @@ def read_state(module):
     accounts = acc.join_shadow(acc.parse_passwd(read_text(PASSWD, "")), acc.parse_shadow(shadow_text))
     login_defs = acc.parse_login_defs(read_text(LOGIN_DEFS, ""))
     shells = acc.parse_shells(read_text(SHELLS, ""))
-    by_uid = acc.parse_lastlog(_read_bytes(LASTLOG), [a.uid for a in accounts])
+    by_uid = _read_lastlog(LASTLOG, [a.uid for a in accounts])
     sources = [
         acc.parse_wtmp(_read_bytes(WTMP)),
         _sqlite_logins(LASTLOG2_DB, "SELECT Name, Time FROM Lastlog2", 1),

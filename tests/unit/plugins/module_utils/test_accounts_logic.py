@@ -178,3 +178,22 @@ def test_clean_host_gives_one_pass_per_control():
     result = acc.build_findings(acc.plan(classify(clean, {}), dict(acc.DEFAULT_POLICY), {"root"}, NOW), {}, True, 90, 0, TODAY)
     assert sorted(f["control"] for f in result) == sorted(acc.CONTROLS.values())
     assert {f["status"] for f in result} == {acc.PASS}
+
+
+def test_read_lastlog_seeks_to_the_asked_uids_only():
+    import io
+
+    data = lastlog({1001: NOW - 2 * DAY, 1002: 0, 3000: NOW - 5 * DAY})
+
+    class Counting(io.BytesIO):
+        asked = []
+
+        def read(self, size=-1):
+            self.asked.append(size)
+            return io.BytesIO.read(self, size)
+
+    handle = Counting(data)
+    logins = acc.read_lastlog(handle, [1002, 1001, 1001, 5000, -1], len(data))
+    assert logins == {1001: (NOW - 2 * DAY, "lastlog: pts/0 from 192.0.2.10")}
+    # one record per distinct UID inside the file, nothing for UIDs past its end
+    assert handle.asked == [acc.LASTLOG_RECORD.size] * 2

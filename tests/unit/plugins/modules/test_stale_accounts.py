@@ -203,3 +203,55 @@ def test_bad_input_fails_naming_the_option_and_changes_nothing(host, run_module,
     assert failed
     assert word in result["msg"]
     assert not (host / "calls").exists()
+
+
+# A directory (LDAP/SSSD) user's UID: one login of theirs makes lastlog ~438 GB, sparse.
+DIRECTORY_UID = 1500000000
+READ_LIMIT = 64 * 1024
+
+
+class _BoundedReads(object):
+    """A file whose read() refuses to return more than READ_LIMIT bytes at once."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def read(self, size=-1):
+        if size is None or size < 0 or size > READ_LIMIT:
+            raise AssertionError("lastlog read asked for %s bytes (whole file?)" % size)
+        return self._handle.read(size)
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.close()
+        return False
+
+
+def test_sparse_lastlog_of_hundreds_of_gb_is_read_by_seeking(host, run_module, monkeypatch):
+    size = acc.LASTLOG_RECORD.size
+    path = host / "lastlog"
+    with open(path, "r+b") as handle:
+        handle.truncate((DIRECTORY_UID + 1) * size)
+        handle.seek(DIRECTORY_UID * size)
+        handle.write(acc.LASTLOG_RECORD.pack(int(NOW), b"pts/3", b"198.51.100.9"))
+    assert os.stat(path).st_size > 400 * 10 ** 9
+    real_open = open
+
+    def bounded_open(name, mode="r", *rest, **kwargs):
+        handle = real_open(name, mode, *rest, **kwargs)
+        return _BoundedReads(handle) if str(name) == str(path) else handle
+
+    monkeypatch.setattr(stale_accounts, "open", bounded_open, raising=False)
+    result, failed = run_module(stale_accounts, args(host), check_mode=True)
+    assert not failed, result
+    found = by_subject(result)
+    # alice's record (UID 1001) was read: she is active; bob's (1002) is 400 days old
+    assert ("ACC-001", "alice") not in found
+    assert found[("ACC-001", "bob")]["status"] == "fail"
+    assert "lastlog" in found[("ACC-001", "bob")]["evidence"]
+
