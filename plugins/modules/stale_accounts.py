@@ -264,13 +264,35 @@ def archive_account(module, account, archive_dir):
     return path
 
 
-def carry_out(module, action, account, archive_dir, nologin_shell):
-    """Run one action; return (ok, evidence, archive_path)."""
-    if action == "remove":
+def prepare_archives(module, accounts, archive_dir):
+    """Archive every account that is to be removed: {name: (archive path, None) or (None, error)}.
+
+    Runs before the lockout guard is armed: archiving takes as long as the homes are big,
+    and the guard's timer must not be running (and able to put /etc/passwd back) while
+    the accounts are not yet being changed.
+    """
+    prepared = {}
+    for account in accounts:
+        if account.name in prepared:
+            continue
         try:
-            archive = archive_account(module, account, archive_dir)
+            prepared[account.name] = (archive_account(module, account, archive_dir), None)
         except (OSError, tarfile.TarError) as exc:
-            return False, "archive failed, account kept: %s" % exc, None
+            prepared[account.name] = (None, str(exc))
+    return prepared
+
+
+def carry_out(module, action, account, archive_dir, nologin_shell, prepared=None):
+    """Run one action; return (ok, evidence, archive_path).
+
+    A removal uses the archive ``prepared`` for it (see prepare_archives), or writes one.
+    """
+    if action == "remove":
+        archive, error = (prepared or {}).get(account.name) or (None, None)
+        if archive is None and error is None:
+            archive, error = prepare_archives(module, [account], archive_dir)[account.name]
+        if error is not None:
+            return False, "archive failed, account kept: %s" % error, None
         rc, out, err = module.run_command(
             [module.get_bin_path("userdel", required=True), "--remove", account.name],
             environ_update={"LC_ALL": "C"},
@@ -330,6 +352,9 @@ def main():
     done = {}
     guard = None
     to_change = [d for d in decisions if d[4] == acc.FAIL and d[3] != "report"]
+    prepared = {}
+    if not module.check_mode:
+        prepared = prepare_archives(module, [d[1] for d in to_change if d[3] == "remove"], params["archive_dir"])
     if to_change and not module.check_mode and params["guard_timeout"]:
         # A lock of the wrong account would cut access: unless a fresh login confirms
         # the change, the host restores the account databases (DESIGN invariant 5).
@@ -348,7 +373,7 @@ def main():
         # One account can offend twice (empty password and never used): act once.
         key = (account.name, action)
         if key not in done:
-            done[key] = carry_out(module, action, account, params["archive_dir"], params["nologin_shell"])
+            done[key] = carry_out(module, action, account, params["archive_dir"], params["nologin_shell"], prepared)
         ok, note, archive = done[key]
         outcomes[(kind, account.name)] = (ok, note)
         if archive:

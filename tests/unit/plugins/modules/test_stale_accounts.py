@@ -255,3 +255,32 @@ def test_sparse_lastlog_of_hundreds_of_gb_is_read_by_seeking(host, run_module, m
     assert found[("ACC-001", "bob")]["status"] == "fail"
     assert "lastlog" in found[("ACC-001", "bob")]["evidence"]
 
+
+def test_guard_is_armed_after_the_archives_are_written(host, run_module, monkeypatch):
+    """The guard's timer may restore /etc/passwd: it must not run while homes are still
+    being archived, so the archives come first, then the guard, then the removals."""
+    from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
+
+    events = []
+    real_archive = stale_accounts.archive_account
+
+    def archive(module, account, archive_dir):
+        path = real_archive(module, account, archive_dir)
+        events.append(("archive", account.name))
+        return path
+
+    def arm(module, paths, services, timeout, *rest):
+        archives = sorted(p.name for p in (host / "archive").iterdir()) if (host / "archive").exists() else []
+        events.append(("arm", tuple(archives)))
+        return {"token": "t-1", "unit": "u", "dir": "d"}
+
+    monkeypatch.setattr(stale_accounts, "archive_account", archive)
+    monkeypatch.setattr(_guard, "arm", arm)
+    result, failed = run_module(stale_accounts, args(host, guard_timeout=120,
+                                                     policy={"stale": "remove", "never_used": "remove"}))
+    assert not failed, result
+    assert [e[0] for e in events] == ["archive", "archive", "arm"], events
+    assert len(events[2][1]) == 2, "the guard was armed before both archives were complete"
+    assert result["guard_token"] == "t-1"
+    calls = (host / "calls").read_text().splitlines()
+    assert "userdel --remove bob" in calls and "userdel --remove carol" in calls
