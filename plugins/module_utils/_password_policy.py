@@ -229,6 +229,46 @@ def render_profile(name, priority, sections):
     return text
 
 
+# A user name as it may stand in a pam_succeed_if ``user in a:b`` list: no whitespace,
+# no ':' (the list separator), no glob or PAM syntax.
+_PAM_USER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")
+
+
+def faillock_exemption(names):
+    """The ``pam_succeed_if.so`` line that jumps over the next one for ``names``, or None.
+
+    The break-glass accounts are exempt from pam_faillock: anyone who reaches sshd could
+    otherwise keep the emergency account locked by sending wrong passwords. faillock.conf
+    has no per-user exemption, so the exemption lives in the stack: this line goes right
+    before ``pam_faillock preauth`` (a locked account is not refused) and right before
+    ``pam_faillock authfail`` (a failure is not counted; pam_deny still refuses it).
+    """
+    names = sorted(set(names or []))
+    if not names:
+        return None
+    bad = [name for name in names if not _PAM_USER_NAME.match(name)]
+    if bad:
+        raise ValueError("break_glass_accounts: %s cannot be named in a PAM user list" % ", ".join(repr(b) for b in bad))
+    return "[success=1 default=ignore]\tpam_succeed_if.so quiet user in %s" % ":".join(names)
+
+
+def faillock_exempt_users(auth_stack):
+    """Users that skip both pam_faillock preauth and authfail in a parsed auth stack."""
+    def skipped_before(module_arg):
+        position = _index(auth_stack, "pam_faillock.so", module_arg)
+        if not position:
+            return set()
+        control, module, args = auth_stack[position - 1]
+        if module != "pam_succeed_if.so" or not control.startswith("[") or "success=1" not in control:
+            return set()
+        words = [arg for arg in args if arg not in ("quiet", "quiet_success", "quiet_fail", "debug", "use_uid")]
+        if len(words) != 3 or words[0] != "user" or words[1] != "in":
+            return set()
+        return set(words[2].split(":"))
+
+    return skipped_before("preauth") & skipped_before("authfail")
+
+
 def plan_profiles(params, pwhistory_conf_supported):
     """{profile name: text} for Yoroi's own profiles.
 
@@ -242,18 +282,21 @@ def plan_profiles(params, pwhistory_conf_supported):
       and before pam_unix (256, which stores it); ``use_authtok`` takes the password
       pwquality accepted. Not 1024: equal priorities sort by name descending, which would
       put yoroi-pwhistory before pwquality.
+    * break-glass accounts skip both faillock lines (see :func:`faillock_exemption`).
     """
     history = ["use_authtok"]
     if not pwhistory_conf_supported:
         history = ["remember=%d" % params["remember"], "enforce_for_root", "use_authtok"]
+    exemption = faillock_exemption(params.get("break_glass_accounts"))
+    skip = [exemption] if exemption else []
     return {
         "yoroi-faillock-notify": render_profile(
             "Yoroi: refuse locked accounts, reset the failure count on success", 1024,
-            [("Auth", "Primary", ["requisite\t\t\tpam_faillock.so preauth"]),
+            [("Auth", "Primary", skip + ["requisite\t\t\tpam_faillock.so preauth"]),
              ("Account", "Primary", ["required\t\t\tpam_faillock.so"])]),
         "yoroi-faillock": render_profile(
             "Yoroi: count failed logins (pam_faillock)", 0,
-            [("Auth", "Primary", ["[default=die]\t\t\tpam_faillock.so authfail"])]),
+            [("Auth", "Primary", skip + ["[default=die]\t\t\tpam_faillock.so authfail"])]),
         "yoroi-pwhistory": render_profile(
             "Yoroi: refuse reused passwords (pam_pwhistory)", 1023,
             [("Password", "Primary", ["requisite\t\t\tpam_pwhistory.so " + " ".join(history)])]),
@@ -554,4 +597,37 @@ def aging_findings(plans, params, check_mode, outcomes):
             findings.append(finding("PWD-013", "fixed" if ok else "error", expected, expected if ok else actual, note, subject=name))
     if not plans:
         findings.append(finding("PWD-013", PASS, expected, "no human account with a password", "/etc/shadow"))
+    return findings
+
+
+# --- break-glass accounts and pam_faillock ----------------------------------------------------
+
+FAILLOCK_EXEMPT_EXPECTED = "break-glass account exempt from pam_faillock (wrong passwords cannot lock it)"
+
+
+def faillock_exemption_findings(before_texts, after_texts, break_glass, check_mode, applied_ok):
+    """One PWD-007 finding per break-glass account, naming its exemption from faillock.
+
+    ``skipped`` (with the exemption in ``actual``) when the stack exempts it: the control
+    deliberately does not apply to it. ``fail`` in check mode when the change would
+    exempt it, ``error`` when it was applied and the live stack still does not.
+    """
+    findings = []
+    auth_file = PAM_D + "/common-auth"
+    before = faillock_exempt_users(parse_pam_stack(before_texts.get(auth_file), "auth"))
+    after = faillock_exempt_users(parse_pam_stack(after_texts.get(auth_file), "auth"))
+    exempt_actual = "exempt: pam_succeed_if.so skips pam_faillock preauth and authfail for it"
+    for name in sorted(set(break_glass or [])):
+        if name in before:
+            findings.append(finding("PWD-007", SKIPPED, FAILLOCK_EXEMPT_EXPECTED, exempt_actual, "common-auth", subject=name))
+        elif check_mode:
+            findings.append(finding("PWD-007", FAIL, FAILLOCK_EXEMPT_EXPECTED, "not exempt from pam_faillock",
+                                    "common-auth; %s" % ("would exempt it" if name in after else "the planned stack would not exempt it"),
+                                    subject=name))
+        elif applied_ok and name in after:
+            findings.append(finding("PWD-007", SKIPPED, FAILLOCK_EXEMPT_EXPECTED, exempt_actual,
+                                    "common-auth; exemption added", subject=name))
+        else:
+            findings.append(finding("PWD-007", "error", FAILLOCK_EXEMPT_EXPECTED, "not exempt from pam_faillock",
+                                    "common-auth after the change", subject=name))
     return findings

@@ -447,7 +447,10 @@ def main():
     history_conf = pwhistory_reads_conf()
 
     # plan
-    planned = pp.plan_files(texts, params, history_conf)
+    try:
+        planned = pp.plan_files(texts, params, history_conf)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), findings=[])
     quality = pp.pwquality_settings(params)
     common_password = "%s/common-password" % pp.PAM_D
     pre_edited = pp.normalize_stack_options(texts.get(common_password), params["encrypt_method"], quality)
@@ -479,6 +482,7 @@ def main():
                 if item["control"] == "PWD-001":
                     item["evidence"] += "; libpam-pwquality is not installed yet (planned with the profile it ships)"
         findings += pp.aging_findings(aging, params, True, {})
+        findings += pp.faillock_exemption_findings(texts, after_texts, params["break_glass_accounts"], True, True)
         result["findings"] = findings
         module.exit_json(**result)
 
@@ -568,6 +572,7 @@ def main():
         outcomes[name] = (rc == 0, "chage %s" % " ".join(argv) if rc == 0 else "chage failed: %s" % (err or out).strip())
     # with apply_aging_to_existing false, drift stays reported as fail (as in check mode)
     findings += pp.aging_findings(aging, params, not params["apply_aging_to_existing"], outcomes)
+    findings += pp.faillock_exemption_findings(texts, final_texts, params["break_glass_accounts"], False, True)
     result["findings"] = findings
     if any(f["status"] == ERROR for f in findings):
         result["msg"] = "some controls could not be enforced; see findings"

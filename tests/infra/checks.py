@@ -291,6 +291,28 @@ def check_faillock(host, ssh: SSHTarget, user: str = "alice", deny: int = BASELI
         host.run("faillock --user %s --reset", user)
 
 
+def check_faillock_spares_breakglass(host, ssh: SSHTarget, breakglass: str = "breakglass", user: str = "alice",
+                                     deny: int = BASELINE["faillock_deny"]) -> None:
+    """PWD-007 and the break-glass account: more than ``deny`` wrong SSH passwords for the
+    break-glass account do not lock it (its right password still logs in, faillock holds
+    no failure for it), while the same number locks an ordinary account, so faillock is
+    live on the host."""
+    for name in (breakglass, user):
+        host.run("faillock --user %s --reset", name)
+    try:
+        for _ in range(deny + 2):
+            assert not password_login(ssh, breakglass, PASSWORDS[breakglass] + "-wrong")
+        assert password_login(ssh, breakglass, PASSWORDS[breakglass]), \
+            "break-glass account %s is locked out after %d wrong passwords" % (breakglass, deny + 2)
+        for _ in range(deny):
+            assert not password_login(ssh, user, PASSWORDS[user] + "-wrong")
+        assert not password_login(ssh, user, PASSWORDS[user]), \
+            "%s still logs in with the right password after %d failed logins" % (user, deny)
+    finally:
+        for name in (breakglass, user):
+            host.run("faillock --user %s --reset", name)
+
+
 def _login_defs(host) -> dict:
     values = {}
     for line in host.file("/etc/login.defs").content_string.splitlines():

@@ -48,6 +48,9 @@ CHECKS = {
     "faillock": (
         lambda n: checks.check_faillock(n.host, n.ssh, unlock_time=UNLOCK_TIME),
         "alice still logs in with the right password after 5 failed logins"),
+    "faillock_spares_breakglass": (
+        lambda n: checks.check_faillock_spares_breakglass(n.host, n.ssh),
+        "alice still logs in with the right password after 5 failed logins"),
     "password_aging": (
         lambda n: checks.check_password_aging(n.host),
         "login.defs has .*PASS_MAX_DAYS.*99999"),
