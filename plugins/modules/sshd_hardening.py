@@ -169,19 +169,24 @@ group_changes: {description: Groups created and accounts added, as lines., retur
 precheck: {description: The accounts checked with C(sshd -T -C) and the problems found., returned: always, type: dict}
 """
 
+import collections
 import os
 import pwd
 import shutil
 import tempfile
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts as acc
 from ansible_collections.yoroi.baseline.plugins.module_utils import _guard as guard
 from ansible_collections.yoroi.baseline.plugins.module_utils import _sshd as sshd
 from ansible_collections.yoroi.baseline.plugins.module_utils._files import file_diff, read_text, write_file
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, SKIPPED, finding
 
 GROUP = "/etc/group"
+PASSWD = "/etc/passwd"
+SHADOW = "/etc/shadow"
 ENV = {"LC_ALL": "C"}
 
 
@@ -254,6 +259,28 @@ def keys_found(config, entry):
         if text and any(line.strip() and not line.strip().startswith("#") for line in text.splitlines()):
             return True
     return False
+
+
+_KeyOwner = collections.namedtuple("_KeyOwner", "pw_name pw_dir pw_uid")
+
+
+def access_losses(live_cfg, after_cfg, group_rows, planned_rows, address):
+    """Accounts that log in over SSH today (login shell, and a password hash or an
+    authorized key) and that the candidate configuration would refuse (AllowGroups...)."""
+    if not live_cfg or not after_cfg:
+        return []
+    accounts = acc.join_shadow(acc.parse_passwd(read_text(PASSWD, "")), acc.parse_shadow(read_text(SHADOW, "")))
+    today = int(time.time() // acc.DAY)
+    candidates = []
+    for account in accounts:
+        has_key = keys_found(live_cfg, _KeyOwner(account.name, account.home, account.uid))
+        candidates.append({
+            "name": account.name, "uid": account.uid, "shell": account.shell,
+            "methods": sshd.login_methods(account.password, account.disabled(today), has_key),
+            "groups_before": sshd.account_groups(account.name, account.gid, group_rows),
+            "groups_after": sshd.account_groups(account.name, account.gid, planned_rows),
+        })
+    return sshd.ssh_access_losses(candidates, live_cfg, after_cfg, address)
 
 
 def plan_groups(params, group_rows, accounts):
@@ -484,9 +511,11 @@ def main():
 
     live_evidence = "sshd -T (live)" if not live_error else "sshd -T failed: %s" % live_error
     notes = sshd.notes_for_main(main_note, overriding)
+    losses = access_losses(live_cfg, after_cfg, group_rows, planned_rows, conns[0]["addr"])
     if module.check_mode or not changed:
         after = sshd.evaluate(after_cfg, eval_params, allowed, banner_new, banner_new)
         result["findings"] = sshd.control_findings(before, after, module.check_mode, False, live_evidence, notes)
+        result["findings"] += sshd.access_loss_findings(losses, True)
         module.exit_json(**result)
 
     # --- apply: the guard first, then groups (they only grant), the files, the reload
@@ -523,6 +552,7 @@ def main():
     after = sshd.evaluate(live_after, eval_params, allowed, read_text(p["banner_path"]), banner_new)
     evidence = "sshd -T before and after the change" + ("" if not after_error else " (after: %s)" % after_error)
     result["findings"] = sshd.control_findings(before, after, False, True, evidence, notes)
+    result["findings"] += sshd.access_loss_findings(losses, False)
     module.exit_json(**result)
 
 
