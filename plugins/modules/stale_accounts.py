@@ -236,6 +236,38 @@ def read_state(module):
     return accounts, login_defs, shells, logins
 
 
+def _journal(module, argv):
+    journalctl = module.get_bin_path("journalctl")
+    if journalctl is None:
+        return None, ""
+    rc, out, err = module.run_command([journalctl, "-q", "--no-pager", "-o", "short-unix"] + argv, environ_update={"LC_ALL": "C"})
+    return rc, out if rc == 0 else (err or "")
+
+
+def read_sshd_log(module, since):
+    """({user: (epoch, evidence)} of sshd's logins since ``since``, does the journal reach back that far).
+
+    sshd logs every login, with or without a terminal; lastlog and wtmp only those with one.
+    """
+    rc, text = _journal(module, ["--until", "@%d" % since, "-n", "1"])
+    covers = rc == 0 and any(line[:1].isdigit() for line in text.splitlines())
+    matches = ["--since", "@%d" % since, "_COMM=sshd", "_COMM=sshd-session"]
+    rc, text = _journal(module, matches + ["--grep", "^Accepted "])
+    if rc not in (0, None) and "pattern" in text.lower():
+        rc, text = _journal(module, matches)  # a journalctl built without PCRE2
+    return acc.parse_sshd_accepted(text if rc == 0 else ""), covers
+
+
+def key_holders(accounts):
+    """Names of the accounts with a key in ~/.ssh/authorized_keys or authorized_keys2."""
+    names = set()
+    for account in accounts:
+        for name in ("authorized_keys", "authorized_keys2"):
+            if account.home and acc.has_authorized_key(read_text(os.path.join(account.home, ".ssh", name))):
+                names.add(account.name)
+    return names
+
+
 def archive_account(module, account, archive_dir):
     """Archive home, crontab and mail of an account; return the archive path."""
     if not os.path.isdir(archive_dir):
@@ -343,8 +375,13 @@ def main():
     uid_min, uid_max = acc.uid_range(login_defs)
     now = time.time()
     today = int(now // acc.DAY)
+    since = int(now - params["max_inactive_days"] * acc.DAY)
+    sshd_logins, log_covers_window = read_sshd_log(module, since)
+    logins = acc.merge_logins(accounts, {}, [logins, sshd_logins])
     offences = acc.classify(accounts, logins, now, params["max_inactive_days"], uid_min, uid_max, shells)
     decisions = acc.plan(offences, params["policy"], protected, now)
+    unseen = [account for kind, account, _d, _a, _s in decisions if kind in ("stale", "never_used")]
+    decisions = acc.spare_key_holders(decisions, key_holders(unseen), log_covers_window, params["max_inactive_days"])
 
     outcomes = {}
     archives = {}

@@ -49,6 +49,16 @@ elif os.path.basename(sys.argv[0]) == "userdel":
         open(path, "w").write("\n".join(keep) + "\n")
 """
 
+# journalctl: prints FAKE_ROOT/journal for a --since query and FAKE_ROOT/journal-old
+# (entries older than the window) for an --until query; nothing when they are missing.
+FAKE_JOURNALCTL = r"""#!/usr/bin/env python3
+import os, sys
+name = "journal-old" if "--until" in sys.argv else "journal"
+path = os.path.join(os.environ["FAKE_ROOT"], name)
+if os.path.exists(path):
+    sys.stdout.write(open(path).read())
+"""
+
 
 @pytest.fixture
 def host(tmp_path, monkeypatch):
@@ -94,6 +104,9 @@ def host(tmp_path, monkeypatch):
         tool = tools / name
         tool.write_text(FAKE_TOOL)
         tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+    journalctl = tools / "journalctl"
+    journalctl.write_text(FAKE_JOURNALCTL)
+    journalctl.chmod(journalctl.stat().st_mode | stat.S_IEXEC)
     for constant, name in (("PASSWD", "passwd"), ("SHADOW", "shadow"), ("LOGIN_DEFS", "login.defs"),
                            ("SHELLS", "shells"), ("LASTLOG", "lastlog"), ("WTMP", "wtmp"),
                            ("LASTLOG2_DB", "none.db"), ("WTMPDB_DB", "none2.db"),
@@ -284,3 +297,41 @@ def test_guard_is_armed_after_the_archives_are_written(host, run_module, monkeyp
     assert result["guard_token"] == "t-1"
     calls = (host / "calls").read_text().splitlines()
     assert "userdel --remove bob" in calls and "userdel --remove carol" in calls
+
+
+def _give_key(host, name):
+    ssh = host / "home" / name / ".ssh"
+    ssh.mkdir(parents=True)
+    (ssh / "authorized_keys").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB %s@laptop\n" % name)
+
+
+def test_key_holder_without_login_record_is_reported_not_locked(host, run_module):
+    """bookworm writes no lastlog/wtmp record for a key login without a terminal: carol,
+    who holds a key, may use the host every day and still look never used."""
+    _give_key(host, "carol")
+    result, failed = run_module(stale_accounts, args(host))
+    assert not failed, result
+    carol = by_subject(result)[("ACC-002", "carol")]
+    assert carol["status"] == "fail" and "holds an SSH key" in carol["evidence"]
+    calls = (host / "calls").read_text()
+    assert " carol" not in calls
+    assert "usermod --lock --expiredate 1 bob" in calls  # no key: locked as before
+
+
+def test_sshd_log_shows_a_key_holder_active(host, run_module):
+    _give_key(host, "carol")
+    (host / "journal").write_text(
+        "%d.000001 web1 sshd[171]: Accepted publickey for carol from 192.0.2.5 port 50610 ssh2: ED25519 SHA256:x\n"
+        % int(NOW - 3 * acc.DAY))
+    result, failed = run_module(stale_accounts, args(host), check_mode=True)
+    assert not failed, result
+    assert ("ACC-002", "carol") not in by_subject(result)
+
+
+def test_key_holder_is_locked_when_the_sshd_log_covers_the_window_and_shows_no_login(host, run_module):
+    _give_key(host, "carol")
+    (host / "journal-old").write_text("%d.000001 web1 systemd[1]: Started.\n" % int(NOW - 200 * acc.DAY))
+    result, failed = run_module(stale_accounts, args(host))
+    assert not failed, result
+    assert by_subject(result)[("ACC-002", "carol")]["status"] == "fixed"
+    assert "usermod --lock --expiredate 1 carol" in (host / "calls").read_text()
