@@ -18,6 +18,7 @@ Debian writes:
 
 from __future__ import annotations
 
+import posixpath
 import re
 import struct
 
@@ -268,6 +269,23 @@ def parse_sshd_accepted(text):
 def has_authorized_key(text):
     """Does an authorized_keys text hold at least one key line?"""
     return any(line.strip() and not line.strip().startswith("#") for line in (text or "").splitlines())
+
+
+AUTHORIZED_KEYS = (".ssh/authorized_keys", ".ssh/authorized_keys2")
+
+
+def key_holders(accounts, read):
+    """Names of the accounts with a key in ~/.ssh/authorized_keys or authorized_keys2.
+
+    ``read(path)`` returns a file's text, or None. Keys served by an AuthorizedKeysCommand
+    (a directory) are not seen.
+    """
+    names = set()
+    for account in accounts:
+        if account.home and account.home != "/" and any(
+                has_authorized_key(read(posixpath.join(account.home, rel))) for rel in AUTHORIZED_KEYS):
+            names.add(account.name)
+    return names
 
 
 KEY_HOLDER_NOTE = "reported, not changed: the account holds an SSH key"

@@ -554,9 +554,32 @@ def files_by_control(paths):
 
 # --- PWD-013: aging of existing accounts -----------------------------------------------------
 
-def plan_aging(passwd_text, shadow_text, login_defs_text, params, protected):
-    """[(name, status, wanted argv tail or None, actual, reason)] for human accounts with a
-    usable password. ``status`` is FAIL (chage needed), PASS or SKIPPED (protected)."""
+# Facts seen on bookworm lab hosts: once an account's password has passed its maximum age,
+# pam_unix's account phase asks for a new password even when the login was made with a key,
+# and even when the password field is locked ('!'). sshd then refuses a login without a
+# terminal ("Password change required but no TTY available"), and with a terminal asks for
+# the current password, which a key-only account does not have.
+KEY_HOLDER_REASON = ("holds an SSH key; once its password expires, sshd refuses its logins without a terminal "
+                     "(Password change required but no TTY available)")
+KEY_ONLY_ARGV = ["--maxdays", "-1"]
+KEY_ONLY_EXPECTED = "no password expiry on an account that logs in with a key only"
+KEY_ONLY_REASON = ("no password, but an SSH key and a maximum password age: once the age passes, sshd refuses "
+                   "its key logins (an expired password must be changed, and it has none)")
+
+
+def _ages(maximum):
+    return maximum is not None and 0 <= maximum < 99999
+
+
+def plan_aging(passwd_text, shadow_text, login_defs_text, params, protected, key_holders=frozenset()):
+    """[(name, status, wanted argv tail or None, actual, reason)] for human accounts.
+
+    ``status`` is FAIL (chage needed), PASS or SKIPPED. Accounts with a usable password get
+    the policy's aging, except protected ones and those in ``key_holders`` (SKIPPED: an
+    expired password would refuse their key logins). An account with no usable password
+    that holds a key and still carries a maximum age gets that maximum removed (FAIL with
+    KEY_ONLY_ARGV): the age of a password it does not have can only lock its keys out.
+    """
     uid_min, uid_max = uid_range(parse_login_defs(login_defs_text or ""))
     shadow = parse_shadow_aging(shadow_text)
     wanted = (params["pass_min_days"], params["pass_max_days"], params["pass_warn_age"])
@@ -567,13 +590,18 @@ def plan_aging(passwd_text, shadow_text, login_defs_text, params, protected):
         if not human or row is None:
             continue
         password, minimum, maximum, warn = row
-        if not password or password[0] in "!*":
-            continue  # no usable password: aging cannot apply
         actual = "min %s, max %s, warn %s" % (minimum, maximum, warn)
+        if not password or password[0] in "!*":
+            # no usable password: the policy's aging cannot apply
+            if account.name in key_holders and _ages(maximum) and account.name not in protected:
+                plans.append((account.name, FAIL, list(KEY_ONLY_ARGV), actual, KEY_ONLY_REASON))
+            continue
         if (minimum, maximum, warn) == wanted:
             plans.append((account.name, PASS, None, actual, ""))
         elif account.name in protected:
             plans.append((account.name, SKIPPED, None, actual, protected[account.name]))
+        elif account.name in key_holders:
+            plans.append((account.name, SKIPPED, None, actual, KEY_HOLDER_REASON))
         else:
             argv = ["--mindays", str(wanted[0]), "--maxdays", str(wanted[1]), "--warndays", str(wanted[2])]
             plans.append((account.name, FAIL, argv, actual, ""))
@@ -584,17 +612,24 @@ def aging_findings(plans, params, check_mode, outcomes):
     expected = "min %d, max %d, warn %d" % (params["pass_min_days"], params["pass_max_days"], params["pass_warn_age"])
     findings = []
     for name, status, argv, actual, reason in plans:
-        if status == SKIPPED:
+        wanted = KEY_ONLY_EXPECTED if argv == KEY_ONLY_ARGV else expected
+        note = "; %s" % reason if argv == KEY_ONLY_ARGV else ""
+        if status == SKIPPED and reason == KEY_HOLDER_REASON:
+            findings.append(finding("PWD-013", SKIPPED, expected, actual, "left unchanged: the account %s" % reason,
+                                    subject=name))
+        elif status == SKIPPED:
             findings.append(finding("PWD-013", SKIPPED, expected, actual,
                                     "protected account (%s): left unchanged, since a forced password expiry could shut this way in" % reason,
                                     subject=name))
         elif status == PASS:
             findings.append(finding("PWD-013", PASS, expected, actual, "/etc/shadow", subject=name))
         elif check_mode:
-            findings.append(finding("PWD-013", FAIL, expected, actual, "/etc/shadow; would run chage " + " ".join(argv), subject=name))
+            findings.append(finding("PWD-013", FAIL, wanted, actual, "/etc/shadow; would run chage %s%s" % (" ".join(argv), note),
+                                    subject=name))
         else:
-            ok, note = outcomes.get(name, (False, "not carried out"))
-            findings.append(finding("PWD-013", "fixed" if ok else "error", expected, expected if ok else actual, note, subject=name))
+            ok, outcome = outcomes.get(name, (False, "not carried out"))
+            findings.append(finding("PWD-013", "fixed" if ok else "error", wanted, wanted if ok else actual, outcome + note,
+                                    subject=name))
     if not plans:
         findings.append(finding("PWD-013", PASS, expected, "no human account with a password", "/etc/shadow"))
     return findings

@@ -132,6 +132,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts as acc
 from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
 from ansible_collections.yoroi.baseline.plugins.module_utils import _password_policy as pp
 from ansible_collections.yoroi.baseline.plugins.module_utils._files import (
@@ -394,6 +395,11 @@ def prove_login(module):
             os.unlink(tally)
 
 
+def key_holders_of(passwd_text):
+    """Accounts with an authorized SSH key: password aging would refuse their key logins."""
+    return acc.key_holders(acc.parse_passwd(passwd_text or ""), read_text)
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -462,7 +468,9 @@ def main():
     after_texts.update(planned)
     after_texts.update(stack)
     file_changes = pp.changed_files(texts, planned)
-    aging = pp.plan_aging(texts.get(pp.PASSWD), texts.get(pp.SHADOW), after_texts.get(pp.LOGIN_DEFS), params, protected)
+    key_holders = key_holders_of(texts.get(pp.PASSWD))
+    aging = pp.plan_aging(texts.get(pp.PASSWD), texts.get(pp.SHADOW), after_texts.get(pp.LOGIN_DEFS), params, protected,
+                          key_holders)
 
     before = pp.evaluate(texts, params, dropins, history_conf)
     diffs = [file_diff(paths.get(p, p), texts.get(p), planned[p]) for p in file_changes]

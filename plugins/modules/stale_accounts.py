@@ -258,16 +258,6 @@ def read_sshd_log(module, since):
     return acc.parse_sshd_accepted(text if rc == 0 else ""), covers
 
 
-def key_holders(accounts):
-    """Names of the accounts with a key in ~/.ssh/authorized_keys or authorized_keys2."""
-    names = set()
-    for account in accounts:
-        for name in ("authorized_keys", "authorized_keys2"):
-            if account.home and acc.has_authorized_key(read_text(os.path.join(account.home, ".ssh", name))):
-                names.add(account.name)
-    return names
-
-
 def archive_account(module, account, archive_dir):
     """Archive home, crontab and mail of an account; return the archive path."""
     if not os.path.isdir(archive_dir):
@@ -381,7 +371,7 @@ def main():
     offences = acc.classify(accounts, logins, now, params["max_inactive_days"], uid_min, uid_max, shells)
     decisions = acc.plan(offences, params["policy"], protected, now)
     unseen = [account for kind, account, _d, _a, _s in decisions if kind in ("stale", "never_used")]
-    decisions = acc.spare_key_holders(decisions, key_holders(unseen), log_covers_window, params["max_inactive_days"])
+    decisions = acc.spare_key_holders(decisions, acc.key_holders(unseen, read_text), log_covers_window, params["max_inactive_days"])
 
     outcomes = {}
     archives = {}
