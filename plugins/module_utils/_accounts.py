@@ -229,9 +229,25 @@ def read_lastlog(handle, uids, file_size):
     return logins
 
 
-def parse_wtmp(data):
-    """Last login time by user name from a wtmp file."""
+def read_wtmp(handle, records_per_read=4096):
+    """Last login time by user name from an open wtmp file, read in bounded chunks.
+
+    wtmp only grows between rotations; memory stays at one chunk whatever its size.
+    """
     logins = {}
+    size = UTMP_RECORD.size
+    while True:
+        chunk = handle.read(size * records_per_read)
+        if not chunk:
+            return logins
+        logins = parse_wtmp(chunk[: len(chunk) - len(chunk) % size], logins)
+        if len(chunk) % size:
+            return logins  # a torn last record (a write in progress)
+
+
+def parse_wtmp(data, logins=None):
+    """Last login time by user name from a wtmp file's bytes (newer than ``logins``)."""
+    logins = dict(logins or {})
     size = UTMP_RECORD.size
     for offset in range(0, len(data) - size + 1, size):
         fields = UTMP_RECORD.unpack_from(data, offset)

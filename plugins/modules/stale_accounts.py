@@ -180,12 +180,12 @@ MAIL = "/var/mail"
 ACCOUNT_DATABASES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow")
 
 
-def _read_bytes(path):
+def _read_wtmp(path):
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            return acc.read_wtmp(handle)
     except (FileNotFoundError, PermissionError):
-        return b""
+        return {}
 
 
 def _read_lastlog(path, uids):
@@ -228,7 +228,7 @@ def read_state(module):
     shells = acc.parse_shells(read_text(SHELLS, ""))
     by_uid = _read_lastlog(LASTLOG, [a.uid for a in accounts])
     sources = [
-        acc.parse_wtmp(_read_bytes(WTMP)),
+        _read_wtmp(WTMP),
         _sqlite_logins(LASTLOG2_DB, "SELECT Name, Time FROM Lastlog2", 1),
         _sqlite_logins(WTMPDB_DB, "SELECT User, MAX(Login) FROM wtmp WHERE Type = 3 GROUP BY User", 1000000),
     ]

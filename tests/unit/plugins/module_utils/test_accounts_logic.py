@@ -239,3 +239,19 @@ def test_key_holders_are_reported_not_locked_unless_the_sshd_log_covers_the_wind
     # when the sshd log reaches back over the whole window, its silence is evidence
     covered = acc.spare_key_holders(decisions, {"bob", "carol"}, True, 90)
     assert covered == decisions
+
+
+def test_read_wtmp_reads_in_bounded_chunks_and_keeps_the_newest():
+    import io
+
+    data = wtmp([(7, "bob", NOW - 500 * DAY), (7, "alice", NOW - 3 * DAY), (7, "bob", NOW - 400 * DAY),
+                 (8, "bob", NOW), (7, "alice", NOW - 9 * DAY)])
+
+    class Bounded(io.BytesIO):
+        def read(self, size=-1):
+            assert 0 < size <= 2 * acc.UTMP_RECORD.size, "wtmp read of %s bytes" % size
+            return io.BytesIO.read(self, size)
+
+    logins = acc.read_wtmp(Bounded(data + b"\0" * 10), records_per_read=2)
+    assert logins == acc.parse_wtmp(data)
+    assert logins["bob"][0] == NOW - 400 * DAY and logins["alice"][0] == NOW - 3 * DAY
