@@ -31,7 +31,12 @@ description:
     from the backups taken in this run and the findings have status C(error).
   - Password aging (C(PWD-013)) is applied with C(chage) to human accounts with a
     password, except protected ones (root, O(automation_account), C(SUDO_USER),
-    O(break_glass_accounts), O(protected_accounts)), which are reported as C(skipped).
+    O(break_glass_accounts), O(protected_accounts)), which are reported as C(skipped). Accounts
+    that hold an SSH key are not aged either (an expired password refuses key logins), and a
+    key-only account without a password loses its maximum age (C(chage --maxdays -1)).
+  - The O(break_glass_accounts) are exempt from pam_faillock (C(pam_succeed_if) before its
+    preauth and authfail lines), so wrong passwords cannot lock them; each gets a C(PWD-007)
+    finding with status C(skipped) naming the exemption.
 author:
   - Yoroi maintainers
 attributes:

@@ -150,7 +150,10 @@ EXAMPLES = r"""
 
 RETURN = r"""
 findings:
-  description: One finding per control SSH-001 .. SSH-012 (and ERROR findings when refused).
+  description:
+    - One finding per control SSH-001 .. SSH-012 (and ERROR findings when refused).
+    - One C(SSH-009) finding per account (C(subject)) that logs in over SSH today and that the
+      new configuration refuses - C(fail) in check mode, C(fixed) once applied.
   returned: always
   type: list
   elements: dict

@@ -13,13 +13,18 @@ version_added: 0.1.0
 description:
   - Reads C(/etc/passwd), C(/etc/shadow), C(/etc/login.defs), C(/etc/shells) and every login
     record the host keeps (C(/var/log/lastlog), C(/var/log/wtmp), and the lastlog2 and wtmpdb
-    databases where they exist) once, and evaluates five controls in one pass.
+    databases where they exist) once, and evaluates five controls in one pass. C(/var/log/lastlog)
+    is read by seeking to the evaluated UIDs (it is sparse). sshd's C(Accepted ... for USER) lines
+    in the journal are a login source too - a key login without a terminal leaves no lastlog or
+    wtmp record on Debian 12.
   - C(ACC-001) human accounts whose last login is older than O(max_inactive_days).
   - C(ACC-002) human accounts that never logged in and whose password was set more than
     O(max_inactive_days) ago.
   - C(ACC-003) accounts with an empty password field.
   - C(ACC-004) accounts other than root with UID 0.
   - C(ACC-005) system accounts (UID below C(UID_MIN)) with a login shell from C(/etc/shells).
+  - A stale or never-used account that holds a key in C(~/.ssh/authorized_keys) is reported, not
+    changed, unless the journal reaches back over O(max_inactive_days) and still shows no login.
   - Each kind of finding is handled by its O(policy) action. An account that is already
     disabled (expired) passes, since it cannot log in by any method.
   - Protected accounts are never changed and are reported as C(skipped) - root, the
