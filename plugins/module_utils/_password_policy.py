@@ -215,6 +215,46 @@ def render_profile(name, priority, sections):
     return text
 
 
+# A user name as it may stand in a pam_succeed_if ``user in a:b`` list: no whitespace,
+# no ':' (the list separator), no glob or PAM syntax.
+_PAM_USER_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\$?$")
+
+
+def faillock_exemption(names):
+    """The ``pam_succeed_if.so`` line that jumps over the next one for ``names``, or None.
+
+    The break-glass accounts are exempt from pam_faillock: anyone who reaches sshd could
+    otherwise keep the emergency account locked by sending wrong passwords. faillock.conf
+    has no per-user exemption, so the exemption lives in the stack: this line goes right
+    before ``pam_faillock preauth`` (a locked account is not refused) and right before
+    ``pam_faillock authfail`` (a failure is not counted; pam_deny still refuses it).
+    """
+    names = sorted(set(names or []))
+    if not names:
+        return None
+    bad = [name for name in names if not _PAM_USER_NAME.match(name)]
+    if bad:
+        raise ValueError("break_glass_accounts: %s cannot be named in a PAM user list" % ", ".join(repr(b) for b in bad))
+    return "[success=1 default=ignore]\tpam_succeed_if.so quiet user in %s" % ":".join(names)
+
+
+def faillock_exempt_users(auth_stack):
+    """Users that skip both pam_faillock preauth and authfail in a parsed auth stack."""
+    def skipped_before(module_arg):
+        position = _index(auth_stack, "pam_faillock.so", module_arg)
+        if not position:
+            return set()
+        control, module, args = auth_stack[position - 1]
+        if module != "pam_succeed_if.so" or not control.startswith("[") or "success=1" not in control:
+            return set()
+        words = [arg for arg in args if arg not in ("quiet", "quiet_success", "quiet_fail", "debug", "use_uid")]
+        if len(words) != 3 or words[0] != "user" or words[1] != "in":
+            return set()
+        return set(words[2].split(":"))
+
+    return skipped_before("preauth") & skipped_before("authfail")
+
+
 def plan_profiles(params, pwhistory_conf_supported):
     """{profile name: text} for Yoroi's own profiles.
 
@@ -228,18 +268,21 @@ def plan_profiles(params, pwhistory_conf_supported):
       and before pam_unix (256, which stores it); ``use_authtok`` takes the password
       pwquality accepted. Not 1024: equal priorities sort by name descending, which would
       put yoroi-pwhistory before pwquality.
+    * break-glass accounts skip both faillock lines (see :func:`faillock_exemption`).
     """
     history = ["use_authtok"]
     if not pwhistory_conf_supported:
         history = ["remember=%d" % params["remember"], "enforce_for_root", "use_authtok"]
+    exemption = faillock_exemption(params.get("break_glass_accounts"))
+    skip = [exemption] if exemption else []
     return {
         "yoroi-faillock-notify": render_profile(
             "Yoroi: refuse locked accounts, reset the failure count on success", 1024,
-            [("Auth", "Primary", ["requisite\t\t\tpam_faillock.so preauth"]),
+            [("Auth", "Primary", skip + ["requisite\t\t\tpam_faillock.so preauth"]),
              ("Account", "Primary", ["required\t\t\tpam_faillock.so"])]),
         "yoroi-faillock": render_profile(
             "Yoroi: count failed logins (pam_faillock)", 0,
-            [("Auth", "Primary", ["[default=die]\t\t\tpam_faillock.so authfail"])]),
+            [("Auth", "Primary", skip + ["[default=die]\t\t\tpam_faillock.so authfail"])]),
         "yoroi-pwhistory": render_profile(
             "Yoroi: refuse reused passwords (pam_pwhistory)", 1023,
             [("Password", "Primary", ["requisite\t\t\tpam_pwhistory.so " + " ".join(history)])]),
@@ -494,9 +537,32 @@ def files_by_control(paths):
 
 # --- PWD-013: aging of existing accounts -----------------------------------------------------
 
-def plan_aging(passwd_text, shadow_text, login_defs_text, params, protected):
-    """[(name, status, wanted argv tail or None, actual, reason)] for human accounts with a
-    usable password. ``status`` is FAIL (chage needed), PASS or SKIPPED (protected)."""
+# Facts seen on bookworm lab hosts: once an account's password has passed its maximum age,
+# pam_unix's account phase asks for a new password even when the login was made with a key,
+# and even when the password field is locked ('!'). sshd then refuses a login without a
+# terminal ("Password change required but no TTY available"), and with a terminal asks for
+# the current password, which a key-only account does not have.
+KEY_HOLDER_REASON = ("holds an SSH key; once its password expires, sshd refuses its logins without a terminal "
+                     "(Password change required but no TTY available)")
+KEY_ONLY_ARGV = ["--maxdays", "-1"]
+KEY_ONLY_EXPECTED = "no password expiry on an account that logs in with a key only"
+KEY_ONLY_REASON = ("no password, but an SSH key and a maximum password age: once the age passes, sshd refuses "
+                   "its key logins (an expired password must be changed, and it has none)")
+
+
+def _ages(maximum):
+    return maximum is not None and 0 <= maximum < 99999
+
+
+def plan_aging(passwd_text, shadow_text, login_defs_text, params, protected, key_holders=frozenset()):
+    """[(name, status, wanted argv tail or None, actual, reason)] for human accounts.
+
+    ``status`` is FAIL (chage needed), PASS or SKIPPED. Accounts with a usable password get
+    the policy's aging, except protected ones and those in ``key_holders`` (SKIPPED: an
+    expired password would refuse their key logins). An account with no usable password
+    that holds a key and still carries a maximum age gets that maximum removed (FAIL with
+    KEY_ONLY_ARGV): the age of a password it does not have can only lock its keys out.
+    """
     uid_min, uid_max = uid_range(parse_login_defs(login_defs_text or ""))
     shadow = parse_shadow(shadow_text)
     wanted = (params["pass_min_days"], params["pass_max_days"], params["pass_warn_age"])
@@ -506,14 +572,19 @@ def plan_aging(passwd_text, shadow_text, login_defs_text, params, protected):
         human = uid_min <= account.uid <= uid_max or account.name == "root"
         if not human or row is None:
             continue
-        if not password_usable(row.password):
-            continue  # no usable password: aging cannot apply
-        minimum, maximum, warn = row.minimum, row.maximum, row.warn
+        password, minimum, maximum, warn = row.password, row.minimum, row.maximum, row.warn
         actual = "min %s, max %s, warn %s" % (minimum, maximum, warn)
+        if not password_usable(password):
+            # no usable password: the policy's aging cannot apply
+            if account.name in key_holders and _ages(maximum) and account.name not in protected:
+                plans.append((account.name, FAIL, list(KEY_ONLY_ARGV), actual, KEY_ONLY_REASON))
+            continue
         if (minimum, maximum, warn) == wanted:
             plans.append((account.name, PASS, None, actual, ""))
         elif account.name in protected:
             plans.append((account.name, SKIPPED, None, actual, protected[account.name]))
+        elif account.name in key_holders:
+            plans.append((account.name, SKIPPED, None, actual, KEY_HOLDER_REASON))
         else:
             argv = ["--mindays", str(wanted[0]), "--maxdays", str(wanted[1]), "--warndays", str(wanted[2])]
             plans.append((account.name, FAIL, argv, actual, ""))
@@ -524,17 +595,57 @@ def aging_findings(plans, params, check_mode, outcomes):
     expected = "min %d, max %d, warn %d" % (params["pass_min_days"], params["pass_max_days"], params["pass_warn_age"])
     findings = []
     for name, status, argv, actual, reason in plans:
-        if status == SKIPPED:
+        wanted = KEY_ONLY_EXPECTED if argv == KEY_ONLY_ARGV else expected
+        note = "; %s" % reason if argv == KEY_ONLY_ARGV else ""
+        if status == SKIPPED and reason == KEY_HOLDER_REASON:
+            findings.append(finding("PWD-013", SKIPPED, expected, actual, "left unchanged: the account %s" % reason,
+                                    subject=name))
+        elif status == SKIPPED:
             findings.append(finding("PWD-013", SKIPPED, expected, actual,
                                     "protected account (%s): left unchanged, since a forced password expiry could shut this way in" % reason,
                                     subject=name))
         elif status == PASS:
             findings.append(finding("PWD-013", PASS, expected, actual, "/etc/shadow", subject=name))
         elif check_mode:
-            findings.append(finding("PWD-013", FAIL, expected, actual, "/etc/shadow; would run chage " + " ".join(argv), subject=name))
+            findings.append(finding("PWD-013", FAIL, wanted, actual, "/etc/shadow; would run chage %s%s" % (" ".join(argv), note),
+                                    subject=name))
         else:
-            ok, note = outcomes.get(name, (False, "not carried out"))
-            findings.append(finding("PWD-013", fold(False, ok, False, applied_ok=ok), expected, expected if ok else actual, note, subject=name))
+            ok, outcome = outcomes.get(name, (False, "not carried out"))
+            findings.append(finding("PWD-013", fold(False, ok, False, applied_ok=ok), wanted, wanted if ok else actual,
+                                    outcome + note, subject=name))
     if not plans:
         findings.append(finding("PWD-013", PASS, expected, "no human account with a password", "/etc/shadow"))
+    return findings
+
+
+# --- break-glass accounts and pam_faillock ----------------------------------------------------
+
+FAILLOCK_EXEMPT_EXPECTED = "break-glass account exempt from pam_faillock (wrong passwords cannot lock it)"
+
+
+def faillock_exemption_findings(before_texts, after_texts, break_glass, check_mode, applied_ok):
+    """One PWD-007 finding per break-glass account, naming its exemption from faillock.
+
+    ``skipped`` (with the exemption in ``actual``) when the stack exempts it: the control
+    deliberately does not apply to it. ``fail`` in check mode when the change would
+    exempt it, ``error`` when it was applied and the live stack still does not.
+    """
+    findings = []
+    auth_file = PAM_D + "/common-auth"
+    before = faillock_exempt_users(parse_pam_stack(before_texts.get(auth_file), "auth"))
+    after = faillock_exempt_users(parse_pam_stack(after_texts.get(auth_file), "auth"))
+    exempt_actual = "exempt: pam_succeed_if.so skips pam_faillock preauth and authfail for it"
+    for name in sorted(set(break_glass or [])):
+        if name in before:
+            findings.append(finding("PWD-007", SKIPPED, FAILLOCK_EXEMPT_EXPECTED, exempt_actual, "common-auth", subject=name))
+        elif check_mode:
+            findings.append(finding("PWD-007", FAIL, FAILLOCK_EXEMPT_EXPECTED, "not exempt from pam_faillock",
+                                    "common-auth; %s" % ("would exempt it" if name in after else "the planned stack would not exempt it"),
+                                    subject=name))
+        elif applied_ok and name in after:
+            findings.append(finding("PWD-007", SKIPPED, FAILLOCK_EXEMPT_EXPECTED, exempt_actual,
+                                    "common-auth; exemption added", subject=name))
+        else:
+            findings.append(finding("PWD-007", "error", FAILLOCK_EXEMPT_EXPECTED, "not exempt from pam_faillock",
+                                    "common-auth after the change", subject=name))
     return findings

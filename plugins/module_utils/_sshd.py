@@ -29,12 +29,15 @@ import re
 # The SSH access engine reads sshd -T the same way; its readers are the ones used here.
 from ansible_collections.yoroi.baseline.plugins.module_utils._access import (  # noqa: F401
     SSH_DIR,
+    access_problems,
     directive,
     parse_effective,
     value,
     words,
 )
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import (
+    FAIL,
+    FIXED,
     PASS,
     fold,
     finding,
@@ -364,3 +367,63 @@ def notes_for_main(note, overridden_keys):
         if not lowered or any(k.lower() in lowered for k in keys):
             result[control] = [note]
     return result
+
+
+# --- who loses SSH access --------------------------------------------------------------------
+
+# Shells that give no session even when sshd lets the account authenticate.
+NO_LOGIN_SHELLS = frozenset(["/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false"])
+ACCESS_EXPECTED = "every account that logs in over SSH today keeps access, unless it is left out on purpose"
+
+
+def login_methods(password_field, expired, has_key):
+    """How an account can authenticate over SSH today: a subset of [password, publickey].
+
+    A password counts when the shadow field holds a hash (not empty, not ``!``/``*``
+    locked); a key when an authorized_keys file holds one. An expired account has none.
+    """
+    if expired:
+        return []
+    methods = []
+    if password_field and password_field[0] not in "!*":
+        methods.append("password")
+    if has_key:
+        methods.append("publickey")
+    return methods
+
+
+def ssh_access_losses(candidates, live_cfg, after_cfg, address):
+    """Accounts that log in over SSH with ``live_cfg`` and would be refused with ``after_cfg``.
+
+    ``candidates``: [{name, uid, shell, methods, groups_before, groups_after}] (methods from
+    :func:`login_methods`; groups with the planned group changes in ``groups_after``).
+    Accounts without a login shell or any method are not candidates for a loss. Judged
+    on the global configuration (``sshd -T`` without ``-C``): Match blocks are not seen.
+    Returns [(name, methods, problems after)] in name order.
+    """
+    losses = []
+    for item in sorted(candidates, key=lambda c: c["name"]):
+        if not item["methods"] or (item.get("shell") or "/bin/sh") in NO_LOGIN_SHELLS:
+            continue
+        account = {"name": item["name"], "uid": item["uid"], "shell": item.get("shell"), "methods": item["methods"],
+                   "keys_found": "publickey" in item["methods"]}
+        before = access_problems(live_cfg, dict(account, groups=item["groups_before"]), address, address)
+        after = access_problems(after_cfg, dict(account, groups=item["groups_after"]), address, address)
+        if not before and after:
+            losses.append((item["name"], item["methods"], after))
+    return losses
+
+
+def access_loss_findings(losses, check_mode):
+    """One SSH-009 finding per account that would lose (check mode) or lost SSH access."""
+    findings = []
+    for name, methods, problems in losses:
+        today = "logs in over SSH today with %s" % "/".join(methods)
+        if check_mode:
+            findings.append(finding("SSH-009", FAIL, ACCESS_EXPECTED, today,
+                                    "would lose SSH access: %s; add it to yoroi_ssh_allow_group_members to keep it"
+                                    % "; ".join(problems), subject=name))
+        else:
+            findings.append(finding("SSH-009", FIXED, ACCESS_EXPECTED, "no SSH access: %s" % "; ".join(problems),
+                                    "SSH access removed by this change (was: %s)" % today, subject=name))
+    return findings

@@ -31,7 +31,12 @@ description:
     from the backups taken in this run and the findings have status C(error).
   - Password aging (C(PWD-013)) is applied with C(chage) to human accounts with a
     password, except protected ones (root, O(automation_account), C(SUDO_USER),
-    O(break_glass_accounts), O(protected_accounts)), which are reported as C(skipped).
+    O(break_glass_accounts), O(protected_accounts)), which are reported as C(skipped). Accounts
+    that hold an SSH key are not aged either (an expired password refuses key logins), and a
+    key-only account without a password loses its maximum age (C(chage --maxdays -1)).
+  - The O(break_glass_accounts) are exempt from pam_faillock (C(pam_succeed_if) before its
+    preauth and authfail lines), so wrong passwords cannot lock them; each gets a C(PWD-007)
+    finding with status C(skipped) naming the exemption.
 author:
   - Yoroi maintainers
 attributes:
@@ -138,6 +143,7 @@ import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts as acc
 from ansible_collections.yoroi.baseline.plugins.module_utils import _concern
 from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
 from ansible_collections.yoroi.baseline.plugins.module_utils import _hostfiles as hostfiles
@@ -389,6 +395,11 @@ def prove_login(module):
             os.unlink(tally)
 
 
+def key_holders_of(passwd_text):
+    """Accounts with an authorized SSH key: password aging would refuse their key logins."""
+    return acc.key_holders(acc.parse_passwd(passwd_text or ""), read_text)
+
+
 # --- main -------------------------------------------------------------------------------------
 
 
@@ -431,7 +442,10 @@ def main():
     history_conf = pwhistory_reads_conf()
 
     # plan
-    planned = pp.plan_files(texts, params, history_conf)
+    try:
+        planned = pp.plan_files(texts, params, history_conf)
+    except ValueError as exc:
+        module.fail_json(msg=str(exc), findings=[])
     quality = pp.pwquality_settings(params)
     common_password = "%s/common-password" % pp.PAM_D
     pre_edited = pp.normalize_stack_options(texts.get(common_password), params["encrypt_method"], quality)
@@ -443,7 +457,9 @@ def main():
     after_texts.update(planned)
     after_texts.update(stack)
     file_changes = pp.changed_files(texts, planned)
-    aging = pp.plan_aging(texts.get(pp.PASSWD), texts.get(pp.SHADOW), after_texts.get(pp.LOGIN_DEFS), params, protected)
+    key_holders = key_holders_of(texts.get(pp.PASSWD))
+    aging = pp.plan_aging(texts.get(pp.PASSWD), texts.get(pp.SHADOW), after_texts.get(pp.LOGIN_DEFS), params, protected,
+                          key_holders)
 
     before = pp.evaluate(texts, params, dropins, history_conf)
     concern.controls.update((control, (expected, actual)) for control, (_ok, expected, actual, _e) in before.items())
@@ -462,6 +478,7 @@ def main():
                 if item["control"] == "PWD-001":
                     item["evidence"] += "; libpam-pwquality is not installed yet (planned with the profile it ships)"
         findings += pp.aging_findings(aging, params, True, {})
+        findings += pp.faillock_exemption_findings(texts, after_texts, params["break_glass_accounts"], True, True)
         concern.exit(findings, changed, diffs, **result)
 
     # guard before: every module the new stack names must exist
@@ -482,6 +499,7 @@ def main():
             outcomes[name] = (rc == 0, "chage %s" % " ".join(argv) if rc == 0 else "chage failed: %s" % (err or out).strip())
     # with apply_aging_to_existing false, drift stays reported as fail (as in check mode)
     findings += pp.aging_findings(aging, params, not params["apply_aging_to_existing"], outcomes)
+    findings += pp.faillock_exemption_findings(texts, after_texts, params["break_glass_accounts"], False, True)
     concern.exit(findings, changed, diffs, **result)
 
 

@@ -124,6 +124,10 @@ options:
 notes:
   - On a host with no SSH server (no C(sshd)), every SSH control is reported as C(skipped) and nothing is changed.
   - Runs as root (C(become)) on hosts with systemd and OpenSSH 8.2 or later.
+  - Every account that logs in over SSH today (a login shell, and a password hash or an
+    authorized key) and that the new configuration would refuse gets its own C(SSH-009)
+    finding (C(subject) the account) - C(fail) in check mode, so an audit lists who would
+    lose SSH access before any apply; C(fixed) once applied.
 """
 
 EXAMPLES = r"""
@@ -172,6 +176,7 @@ precheck: {description: The accounts checked with C(sshd -T -C) and the problems
 
 import os
 import pwd
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -184,6 +189,8 @@ from ansible_collections.yoroi.baseline.plugins.module_utils._files import file_
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import SKIPPED, finding
 
 GROUP = hostfiles.GROUP
+PASSWD = hostfiles.PASSWD
+SHADOW = hostfiles.SHADOW
 ENV = {"LC_ALL": "C"}
 # Candidate is the SSH access engine's staged configuration (tests replace it).
 Candidate = access.Candidate
@@ -199,6 +206,25 @@ def effective(module, sshd_bin):
     if rc != 0:
         return {}, (err or out).strip()
     return sshd.parse_effective(out), ""
+
+
+def access_losses(live_cfg, after_cfg, group_rows, planned_rows, address):
+    """Accounts that log in over SSH today (login shell, and a password hash or an
+    authorized key) and that the candidate configuration would refuse (AllowGroups...)."""
+    if not live_cfg or not after_cfg:
+        return []
+    accounts = hostfiles.join_shadow(hostfiles.parse_passwd(read_text(PASSWD, "")), hostfiles.parse_shadow(read_text(SHADOW, "")))
+    today = int(time.time() // 86400)
+    candidates = []
+    for account in accounts:
+        has_key = access.keys_found(live_cfg, account.name, account.home, account.uid)
+        candidates.append({
+            "name": account.name, "uid": account.uid, "shell": account.shell,
+            "methods": sshd.login_methods(account.password, account.disabled(today), has_key),
+            "groups_before": hostfiles.account_groups(account.name, account.gid, group_rows),
+            "groups_after": hostfiles.account_groups(account.name, account.gid, planned_rows),
+        })
+    return sshd.ssh_access_losses(candidates, live_cfg, after_cfg, address)
 
 
 def plan_groups(params, group_rows, accounts):
@@ -393,10 +419,11 @@ def main():
 
     live_evidence = "sshd -T (live)" if not live_error else "sshd -T failed: %s" % live_error
     notes = sshd.notes_for_main(main_note, overriding)
+    losses = access_losses(live_cfg, after_cfg, group_rows, planned_rows, conns[0]["addr"])
     if module.check_mode or not changed:
         after = sshd.evaluate(after_cfg, eval_params, allowed, banner_new, banner_new)
-        concern.exit(sshd.control_findings(before, after, module.check_mode, False, live_evidence, notes),
-                     changed, diffs, **result)
+        concern.exit(sshd.control_findings(before, after, module.check_mode, False, live_evidence, notes)
+                     + sshd.access_loss_findings(losses, True), changed, diffs, **result)
 
     # --- apply, under the host lock: the guard first, then groups (they only grant), the files, the reload
     with concern.changing():
@@ -427,7 +454,8 @@ def main():
     live_after, after_error = effective(module, sshd_bin)
     after = sshd.evaluate(live_after, eval_params, allowed, read_text(p["banner_path"]), banner_new)
     evidence = "sshd -T before and after the change" + ("" if not after_error else " (after: %s)" % after_error)
-    concern.exit(sshd.control_findings(before, after, False, True, evidence, notes), changed, diffs, **result)
+    concern.exit(sshd.control_findings(before, after, False, True, evidence, notes) + sshd.access_loss_findings(losses, False),
+                 changed, diffs, **result)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,18 @@ version_added: 0.1.0
 description:
   - Reads C(/etc/passwd), C(/etc/shadow), C(/etc/login.defs), C(/etc/shells) and every login
     record the host keeps (C(/var/log/lastlog), C(/var/log/wtmp), and the lastlog2 and wtmpdb
-    databases where they exist) once, and evaluates five controls in one pass.
+    databases where they exist) once, and evaluates five controls in one pass. C(/var/log/lastlog)
+    is read by seeking to the evaluated UIDs (it is sparse). sshd's C(Accepted ... for USER) lines
+    in the journal are a login source too - a key login without a terminal leaves no lastlog or
+    wtmp record on Debian 12.
   - C(ACC-001) human accounts whose last login is older than O(max_inactive_days).
   - C(ACC-002) human accounts that never logged in and whose password was set more than
     O(max_inactive_days) ago.
   - C(ACC-003) accounts with an empty password field.
   - C(ACC-004) accounts other than root with UID 0.
   - C(ACC-005) system accounts (UID below C(UID_MIN)) with a login shell from C(/etc/shells).
+  - A stale or never-used account that holds a key in C(~/.ssh/authorized_keys) is reported, not
+    changed, unless the journal reaches back over O(max_inactive_days) and still shows no login.
   - Each kind of finding is handled by its O(policy) action. An account that is already
     disabled (expired) passes, since it cannot log in by any method.
   - Protected accounts are never changed and are reported as C(skipped) - root, the
@@ -172,12 +177,21 @@ MAIL = "/var/mail"
 ACCOUNT_DATABASES = ("/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow")
 
 
-def _read_bytes(path):
+def _read_wtmp(path):
     try:
         with open(path, "rb") as handle:
-            return handle.read()
+            return acc.read_wtmp(handle)
     except (FileNotFoundError, PermissionError):
-        return b""
+        return {}
+
+
+def _read_lastlog(path, uids):
+    """{uid: (epoch, evidence)} for the UIDs asked, read by seeking (lastlog is sparse)."""
+    try:
+        with open(path, "rb") as handle:
+            return acc.read_lastlog(handle, uids, os.fstat(handle.fileno()).st_size)
+    except (FileNotFoundError, PermissionError):
+        return {}
 
 
 def _sqlite_logins(path, query, scale):
@@ -209,14 +223,36 @@ def read_state(module):
     accounts = acc.join_shadow(acc.parse_passwd(read_text(PASSWD, "")), acc.parse_shadow(shadow_text))
     login_defs = acc.parse_login_defs(read_text(LOGIN_DEFS, ""))
     shells = acc.parse_shells(read_text(SHELLS, ""))
-    by_uid = acc.parse_lastlog(_read_bytes(LASTLOG), [a.uid for a in accounts])
+    by_uid = _read_lastlog(LASTLOG, [a.uid for a in accounts])
     sources = [
-        acc.parse_wtmp(_read_bytes(WTMP)),
+        _read_wtmp(WTMP),
         _sqlite_logins(LASTLOG2_DB, "SELECT Name, Time FROM Lastlog2", 1),
         _sqlite_logins(WTMPDB_DB, "SELECT User, MAX(Login) FROM wtmp WHERE Type = 3 GROUP BY User", 1000000),
     ]
     logins = acc.merge_logins(accounts, by_uid, sources)
     return accounts, login_defs, shells, logins
+
+
+def _journal(module, argv):
+    journalctl = module.get_bin_path("journalctl")
+    if journalctl is None:
+        return None, ""
+    rc, out, err = module.run_command([journalctl, "-q", "--no-pager", "-o", "short-unix"] + argv, environ_update={"LC_ALL": "C"})
+    return rc, out if rc == 0 else (err or "")
+
+
+def read_sshd_log(module, since):
+    """({user: (epoch, evidence)} of sshd's logins since ``since``, does the journal reach back that far).
+
+    sshd logs every login, with or without a terminal; lastlog and wtmp only those with one.
+    """
+    rc, text = _journal(module, ["--until", "@%d" % since, "-n", "1"])
+    covers = rc == 0 and any(line[:1].isdigit() for line in text.splitlines())
+    matches = ["--since", "@%d" % since, "_COMM=sshd", "_COMM=sshd-session"]
+    rc, text = _journal(module, matches + ["--grep", "^Accepted "])
+    if rc not in (0, None) and "pattern" in text.lower():
+        rc, text = _journal(module, matches)  # a journalctl built without PCRE2
+    return acc.parse_sshd_accepted(text if rc == 0 else ""), covers
 
 
 def archive_account(module, account, archive_dir):
@@ -247,13 +283,35 @@ def archive_account(module, account, archive_dir):
     return path
 
 
-def carry_out(module, action, account, archive_dir, nologin_shell):
-    """Run one action; return (ok, evidence, archive_path)."""
-    if action == "remove":
+def prepare_archives(module, accounts, archive_dir):
+    """Archive every account that is to be removed: {name: (archive path, None) or (None, error)}.
+
+    Runs before the lockout guard is armed: archiving takes as long as the homes are big,
+    and the guard's timer must not be running (and able to put /etc/passwd back) while
+    the accounts are not yet being changed.
+    """
+    prepared = {}
+    for account in accounts:
+        if account.name in prepared:
+            continue
         try:
-            archive = archive_account(module, account, archive_dir)
+            prepared[account.name] = (archive_account(module, account, archive_dir), None)
         except (OSError, tarfile.TarError) as exc:
-            return False, "archive failed, account kept: %s" % exc, None
+            prepared[account.name] = (None, str(exc))
+    return prepared
+
+
+def carry_out(module, action, account, archive_dir, nologin_shell, prepared=None):
+    """Run one action; return (ok, evidence, archive_path).
+
+    A removal uses the archive ``prepared`` for it (see prepare_archives), or writes one.
+    """
+    if action == "remove":
+        archive, error = (prepared or {}).get(account.name) or (None, None)
+        if archive is None and error is None:
+            archive, error = prepare_archives(module, [account], archive_dir)[account.name]
+        if error is not None:
+            return False, "archive failed, account kept: %s" % error, None
         rc, out, err = module.run_command(
             [module.get_bin_path("userdel", required=True), "--remove", account.name],
             environ_update={"LC_ALL": "C"},
@@ -298,8 +356,13 @@ def main():
     uid_min, uid_max = acc.uid_range(login_defs)
     now = time.time()
     today = int(now // acc.DAY)
+    since = int(now - params["max_inactive_days"] * acc.DAY)
+    sshd_logins, log_covers_window = read_sshd_log(module, since)
+    logins = acc.merge_logins(accounts, {}, [logins, sshd_logins])
     offences = acc.classify(accounts, logins, now, params["max_inactive_days"], uid_min, uid_max, shells)
     decisions = acc.plan(offences, params["policy"], protected, now)
+    unseen = [account for kind, account, _d, _a, _s in decisions if kind in ("stale", "never_used")]
+    decisions = acc.spare_key_holders(decisions, acc.key_holders(unseen, read_text), log_covers_window, params["max_inactive_days"])
 
     outcomes = {}
     archives = {}
@@ -308,6 +371,11 @@ def main():
     result = dict(archives=archives, protected=sorted(protected))
     to_change = [d for d in decisions if d[4] == acc.FAIL and d[3] != "report"]
     with concern.changing(needed=bool(to_change)):
+        # Archives first: the guard must never restore /etc/passwd while a removal is
+        # half-way (its home archived, the account not yet removed).
+        prepared = {}
+        if not module.check_mode:
+            prepared = prepare_archives(module, [d[1] for d in to_change if d[3] == "remove"], params["archive_dir"])
         # A lock of the wrong account would cut access: unless a fresh login confirms
         # the change, the host restores the account databases (DESIGN invariant 5).
         if to_change:
@@ -322,7 +390,7 @@ def main():
             # One account can offend twice (empty password and never used): act once.
             key = (account.name, action)
             if key not in done:
-                done[key] = carry_out(module, action, account, params["archive_dir"], params["nologin_shell"])
+                done[key] = carry_out(module, action, account, params["archive_dir"], params["nologin_shell"], prepared)
             ok, note, archive = done[key]
             outcomes[(kind, account.name)] = (ok, note)
             if archive:

@@ -214,6 +214,35 @@ def check_system_account_no_shell(host, user: str = "backupsvc") -> None:
         "su %s -c runs a command" % user
 
 
+# --- key-only users (ACC-002, PWD-013 and what the lockout guard cannot see) ---------
+
+
+def add_key_user(host, user: str, password: str | None = None, last_change: str = "2019-03-01",
+                 max_days: int = 99999) -> None:
+    """An account that logs in with the lab's key (the automation account's authorized_keys),
+    as an admin creates one: ``useradd`` leaves the password field ``!`` unless a password
+    is given. ``last_change`` and ``max_days`` are its shadow aging (``chage``)."""
+    assert host.run("id %s || useradd -m -s /bin/bash %s", user, user).rc == 0
+    if password is not None:
+        assert host.run("printf '%%s\\n' %s | chpasswd" % shlex.quote("%s:%s" % (user, password))).rc == 0
+    home = host.user(user).home
+    script = ("install -d -m 700 -o {u} -g {u} {h}/.ssh && "
+              "install -m 600 -o {u} -g {u} /home/yoroi/.ssh/authorized_keys {h}/.ssh/authorized_keys && "
+              "chage -d {d} -M {m} {u}").format(u=shlex.quote(user), h=shlex.quote(home), d=last_change, m=max_days)
+    res = host.run(script)
+    assert res.rc == 0, res.stderr
+
+
+def user_key_login(ssh: SSHTarget, user: str) -> bool:
+    """A key login of ``user`` running one command, without a terminal (as scp, rsync, git
+    and scripts log in): True when the command ran."""
+    return _login(ssh, user, key=ssh.key) == user
+
+
+def check_key_user_keeps_access(ssh: SSHTarget, user: str) -> None:
+    assert user_key_login(ssh, user), "%s can no longer log in with its SSH key" % user
+
+
 # --- password policy (PWD-001..013) ----------------------------------------------
 
 
@@ -289,6 +318,33 @@ def check_faillock(host, ssh: SSHTarget, user: str = "alice", deny: int = BASELI
                 "%s is still locked %d s after the last failure (unlock_time %d)" % (user, unlock_time + 2, unlock_time)
     finally:
         host.run("faillock --user %s --reset", user)
+
+
+def check_faillock_spares_breakglass(host, ssh: SSHTarget, breakglass: str = "breakglass", user: str = "alice",
+                                     deny: int = BASELINE["faillock_deny"]) -> None:
+    """PWD-007 and the break-glass account: more than ``deny`` wrong SSH passwords for the
+    break-glass account do not lock it (its right password still logs in, faillock holds
+    no failure for it), while the same number locks an ordinary account, so faillock is
+    live on the host."""
+    for name in (breakglass, user):
+        host.run("faillock --user %s --reset", name)
+    try:
+        for _ in range(deny + 1):
+            assert not password_login(ssh, breakglass, PASSWORDS[breakglass] + "-wrong")
+        # the tally, not only the next login: a short unlock_time could end a lock early
+        tally = host.run("faillock --user %s", breakglass).stdout
+        counted = [line for line in tally.splitlines() if line.strip().endswith(" V")]
+        assert not counted, "faillock counted %d wrong passwords of break-glass account %s (it can be locked out):\n%s" % (
+            len(counted), breakglass, tally)
+        assert password_login(ssh, breakglass, PASSWORDS[breakglass]), \
+            "break-glass account %s is locked out after %d wrong passwords" % (breakglass, deny + 1)
+        for _ in range(deny):
+            assert not password_login(ssh, user, PASSWORDS[user] + "-wrong")
+        assert not password_login(ssh, user, PASSWORDS[user]), \
+            "%s still logs in with the right password after %d failed logins" % (user, deny)
+    finally:
+        for name in (breakglass, user):
+            host.run("faillock --user %s --reset", name)
 
 
 def _login_defs(host) -> dict:

@@ -38,6 +38,10 @@ def applied(lab_nodes, apply_to):
     """Harden two of the hosts (in parallel) before any check logs into them: a login
     as bob would make him active again."""
     lab, nodes = lab_nodes
+    # kuser: created in 2019 with a key and no password, logs in with the key without a
+    # terminal (as scripts, scp and rsync do), which leaves no lastlog or wtmp record
+    checks.add_key_user(nodes["hardened"].host, "kuser")
+    assert checks.user_key_login(nodes["hardened"].ssh, "kuser")
     documents = apply_to(lab, {
         nodes["hardened"].name: [],
         nodes["removal"].name: ["yoroi_accounts_stale_action=remove", "yoroi_break_glass_accounts=nobody"],
@@ -108,3 +112,10 @@ def test_breakglass_part_fails_where_breakglass_is_not_declared(removal):
 def test_removal_host_still_locks_the_rest(removal):
     for name in ("empty_password_refused", "extra_uid0_locked", "system_account_no_shell"):
         CHECKS[name][0](removal)
+
+
+def test_key_only_user_that_logs_in_keeps_its_access(hardened):
+    """ACC-002 must not take a key login without a terminal for "never used"."""
+    checks.check_key_user_keeps_access(hardened.ssh, "kuser")
+    fields = hardened.host.run("getent shadow kuser").stdout.split(":")
+    assert fields[7] == "", "kuser was given an expiry date (%s)" % fields[7]

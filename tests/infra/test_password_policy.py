@@ -33,6 +33,11 @@ def unhardened(lab_nodes):
 @pytest.fixture(scope="module")
 def hardened(lab_nodes, apply_to):
     lab, nodes = lab_nodes
+    host = nodes["hardened"].host
+    # kpass: a password set in 2019 and never changed, logs in with its key;
+    # konly: no password, a key, and a maximum password age (useradd after PASS_MAX_DAYS 365)
+    checks.add_key_user(host, "kpass", password="Kpass-Lab-2026!x")
+    checks.add_key_user(host, "konly", max_days=365)
     apply_to(lab, {nodes["hardened"].name: [f"yoroi_password_policy_faillock_unlock_time={UNLOCK_TIME}"]},
              tags=("password_policy",))
     return nodes["hardened"]
@@ -47,6 +52,9 @@ CHECKS = {
         "could set a password used two changes ago again"),
     "faillock": (
         lambda n: checks.check_faillock(n.host, n.ssh, unlock_time=UNLOCK_TIME),
+        "alice still logs in with the right password after 5 failed logins"),
+    "faillock_spares_breakglass": (
+        lambda n: checks.check_faillock_spares_breakglass(n.host, n.ssh),
         "alice still logs in with the right password after 5 failed logins"),
     "password_aging": (
         lambda n: checks.check_password_aging(n.host),
@@ -70,3 +78,10 @@ def test_hardening_locked_nobody_out(hardened):
     """The PAM change keeps the automation account and an active user able to log in."""
     assert checks.key_login(hardened.ssh)
     assert checks.password_login(hardened.ssh, "alice", checks.PASSWORDS["alice"])
+
+
+@pytest.mark.parametrize("user", ["kpass", "konly"])
+def test_password_aging_does_not_lock_key_users_out(hardened, user):
+    """An expired password refuses key logins too, without a terminal ("Password change
+    required but no TTY available"), even when the password field is locked."""
+    checks.check_key_user_keeps_access(hardened.ssh, user)

@@ -179,6 +179,11 @@ def test_check_mode_reports_drift_and_changes_nothing(site):
     assert findings["SSH-001"]["status"] == "fail" and findings["SSH-001"]["actual"] == "PermitRootLogin yes"
     assert findings["SSH-006"]["status"] == "fail" and "aes128-cbc" in findings["SSH-006"]["actual"]
     assert "moved to the top" in findings["SSH-001"]["evidence"]
+    # AllowGroups would cut bob off (he logs in with a password today); audit names him,
+    # and not the accounts the group keeps (alice as a member, the protected ones)
+    losing = {f["subject"]: f for f in json.loads(stdout)["findings"] if f["control"] == "SSH-009" and f.get("subject")}
+    assert "bob" in losing and "would lose SSH access" in losing["bob"]["evidence"], sorted(losing)
+    assert not {"alice", "yoroi", "breakglass"} & set(losing), sorted(losing)
     assert snapshot(site["container"]) == before
     assert guard_timers(site["container"]) == []
 

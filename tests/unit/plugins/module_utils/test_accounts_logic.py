@@ -178,3 +178,80 @@ def test_clean_host_gives_one_pass_per_control():
     result = acc.build_findings(acc.plan(classify(clean, {}), dict(acc.DEFAULT_POLICY), {"root"}, NOW), {}, True, 90, 0, TODAY)
     assert sorted(f["control"] for f in result) == sorted(acc.CONTROLS.values())
     assert {f["status"] for f in result} == {acc.PASS}
+
+
+def test_read_lastlog_seeks_to_the_asked_uids_only():
+    import io
+
+    data = lastlog({1001: NOW - 2 * DAY, 1002: 0, 3000: NOW - 5 * DAY})
+
+    class Counting(io.BytesIO):
+        asked = []
+
+        def read(self, size=-1):
+            self.asked.append(size)
+            return io.BytesIO.read(self, size)
+
+    handle = Counting(data)
+    logins = acc.read_lastlog(handle, [1002, 1001, 1001, 5000, -1], len(data))
+    assert logins == {1001: (NOW - 2 * DAY, "lastlog: pts/0 from 192.0.2.10")}
+    # one record per distinct UID inside the file, nothing for UIDs past its end
+    assert handle.asked == [acc.LASTLOG_RECORD.size] * 2
+
+
+# journalctl -o short-unix, recorded on lab hosts: bookworm (sshd) and trixie (sshd-session)
+SSHD_LOG = """\
+1795822181.868637 lab-acctb-1 sshd[148]: Accepted publickey for yoroi from 10.89.1.1 port 41260 ssh2: ED25519 SHA256:phfrgPRXW
+1795822190.128880 lab-acctb-1 sshd[171]: Accepted publickey for kuser from 10.89.1.1 port 50610 ssh2: ED25519 SHA256:phfrgPRXW
+1795822150.000001 lab-acctb-1 sshd[160]: Accepted password for kuser from 10.89.1.9 port 50600 ssh2
+1795822192.589732 lab-acctt-1 sshd-session[189]: Accepted publickey for carol from 10.89.2.1 port 37330 ssh2: ED25519 SHA256:8Ppq
+1795822193.000000 lab-acctb-1 sshd[200]: Failed password for alice from 10.89.1.1 port 50700 ssh2
+1795822194.000000 lab-acctb-1 su[201]: Accepted publickey for mallory from 10.0.0.1 port 1 ssh2
+"""
+
+
+def test_sshd_log_gives_the_newest_accepted_login_per_user():
+    logins = acc.parse_sshd_accepted(SSHD_LOG)
+    assert set(logins) == {"yoroi", "kuser", "carol"}  # not a failure, not another program
+    assert logins["kuser"] == (1795822190, "sshd log: Accepted publickey from 10.89.1.1")
+    assert logins["carol"][0] == 1795822192
+
+
+def test_authorized_keys_with_only_comments_hold_no_key():
+    assert acc.has_authorized_key("# none\n\nssh-ed25519 AAAA x@y\n")
+    assert not acc.has_authorized_key("# none\n   \n")
+    assert not acc.has_authorized_key(None)
+
+
+def test_key_holders_are_reported_not_locked_unless_the_sshd_log_covers_the_window(accounts):
+    logins = {"bob": (NOW - 400 * DAY, "lastlog")}
+    offences = classify(accounts, logins)
+    decisions = acc.plan(offences, dict(acc.DEFAULT_POLICY), {"root"}, NOW)
+    spared = acc.spare_key_holders(decisions, {"bob", "carol", "dave"}, False, 90)
+    by = {(k, a.name): (action, status, detail) for k, a, detail, action, status in spared}
+    assert by[("stale", "bob")][:2] == ("report", "fail")
+    assert by[("never_used", "carol")][:2] == ("report", "fail")
+    assert acc.KEY_HOLDER_NOTE in by[("never_used", "carol")][2]
+    assert by[("empty_password", "dave")][0] == "lock"  # a key does not excuse an empty password
+    findings = acc.build_findings(spared, {}, False, 90, 6, TODAY)
+    carol = [f for f in findings if f.get("subject") == "carol"][0]
+    assert carol["status"] == "fail" and "policy is report" not in carol["evidence"]
+    # when the sshd log reaches back over the whole window, its silence is evidence
+    covered = acc.spare_key_holders(decisions, {"bob", "carol"}, True, 90)
+    assert covered == decisions
+
+
+def test_read_wtmp_reads_in_bounded_chunks_and_keeps_the_newest():
+    import io
+
+    data = wtmp([(7, "bob", NOW - 500 * DAY), (7, "alice", NOW - 3 * DAY), (7, "bob", NOW - 400 * DAY),
+                 (8, "bob", NOW), (7, "alice", NOW - 9 * DAY)])
+
+    class Bounded(io.BytesIO):
+        def read(self, size=-1):
+            assert 0 < size <= 2 * acc.UTMP_RECORD.size, "wtmp read of %s bytes" % size
+            return io.BytesIO.read(self, size)
+
+    logins = acc.read_wtmp(Bounded(data + b"\0" * 10), records_per_read=2)
+    assert logins == acc.parse_wtmp(data)
+    assert logins["bob"][0] == NOW - 400 * DAY and logins["alice"][0] == NOW - 3 * DAY

@@ -175,3 +175,27 @@ def test_aging_skips_protected_accounts_and_ignores_locked_ones():
     skipped = [f for f in findings if f["status"] == "skipped"]
     assert {f["subject"] for f in skipped} == {"root", "ansible"}
     assert all("forced password expiry could shut this way in" in f["evidence"] for f in skipped)
+
+
+KEY_PASSWD = PASSWD + "kpass:x:1004:1004::/home/kp:/bin/bash\nkonly:x:1005:1005::/home/ko:/bin/bash\nkdone:x:1006:1006::/home/kd:/bin/bash\n"
+KEY_SHADOW = SHADOW + "kpass:$y$k:17897:0:99999:7:::\nkonly:!:17897:0:365:7:::\nkdone:*:17897::::::\n"
+
+
+def test_aging_spares_key_holders_and_removes_expiry_from_key_only_accounts():
+    """An expired password refuses key logins too (seen on bookworm: 'Password change
+    required but no TTY available'), even with a locked password field."""
+    plans = pp.plan_aging(KEY_PASSWD, KEY_SHADOW, LOGIN_DEFS, PARAMS, {"root": "root"}, {"kpass", "konly", "kdone", "ok"})
+    by_name = dict((p[0], p) for p in plans)
+    assert by_name["kpass"][1] == "skipped"  # a password, and a key: aging would lock the key out
+    assert by_name["konly"][1] == "fail" and by_name["konly"][2] == ["--maxdays", "-1"]
+    assert "kdone" not in by_name  # no password and no maximum age: nothing to do
+    assert by_name["alice"][1] == "fail" and by_name["ok"][1] == "pass"
+    findings = dict((f["subject"], f) for f in pp.aging_findings(plans, PARAMS, True, {}))
+    assert "Password change required but no TTY available" in findings["kpass"]["evidence"]
+    assert findings["konly"]["expected"] == pp.KEY_ONLY_EXPECTED
+    assert "would run chage --maxdays -1" in findings["konly"]["evidence"]
+    applied = dict((f["subject"], f) for f in pp.aging_findings(plans, PARAMS, False, {"konly": (True, "chage --maxdays -1")}))
+    assert applied["konly"]["status"] == "fixed"
+    # without keys the old plan stands: kpass is aged like any password account
+    plain = dict((p[0], p) for p in pp.plan_aging(KEY_PASSWD, KEY_SHADOW, LOGIN_DEFS, PARAMS, {"root": "root"}))
+    assert plain["kpass"][1] == "fail" and "konly" not in plain

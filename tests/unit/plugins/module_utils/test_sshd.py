@@ -222,3 +222,31 @@ def test_findings_statuses_through_a_run():
     overridden = {f["control"]: f for f in sshd.control_findings(stock, stock, False, True, "sshd -T",
                                                                    {"SSH-011": ["moved the Include"]})}
     assert overridden["SSH-011"]["status"] == "fail" and "moved the Include" in overridden["SSH-011"]["evidence"]
+
+
+def test_login_methods_need_a_hash_or_a_key_and_an_unexpired_account():
+    assert sshd.login_methods("$y$j9T$abc", False, True) == ["password", "publickey"]
+    assert sshd.login_methods("!$y$j9T$abc", False, True) == ["publickey"]
+    assert sshd.login_methods("*", False, False) == []
+    assert sshd.login_methods("", False, False) == []
+    assert sshd.login_methods("$y$j9T$abc", True, True) == []
+
+
+def test_access_losses_compare_live_and_candidate_per_account():
+    live = sshd.parse_effective("pubkeyauthentication yes\npasswordauthentication yes\nusepam yes\npermitrootlogin yes\n"
+                                "authenticationmethods any\n")
+    after = dict(live, allowgroups=["ssh-users"])
+    candidates = [
+        {"name": "alice", "uid": 1001, "shell": "/bin/bash", "methods": ["password"], "groups_before": {"alice"},
+         "groups_after": {"alice", "ssh-users"}},
+        {"name": "bob", "uid": 1002, "shell": "/bin/bash", "methods": ["publickey"], "groups_before": {"bob"},
+         "groups_after": {"bob"}},
+        {"name": "svc", "uid": 998, "shell": "/usr/sbin/nologin", "methods": ["password"], "groups_before": set(),
+         "groups_after": set()},
+        {"name": "carol", "uid": 1003, "shell": "/bin/bash", "methods": [], "groups_before": set(), "groups_after": set()},
+    ]
+    losses = sshd.ssh_access_losses(candidates, live, after, "192.0.2.1")
+    assert [(name, methods) for name, methods, _problems in losses] == [("bob", ["publickey"])]
+    assert "AllowGroups ssh-users: bob is in none of them" in losses[0][2][0]
+    # already refused today: nothing is lost
+    assert sshd.ssh_access_losses(candidates, after, after, "192.0.2.1") == []

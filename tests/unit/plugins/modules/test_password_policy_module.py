@@ -48,7 +48,8 @@ def tree(tmp_path, monkeypatch):
     (root / "etc/login.defs").write_text(LOGIN_DEFS)
     (root / "etc/passwd").write_text("root:x:0:0::/root:/bin/bash\nalice:x:1000:1000::/home/a:/bin/bash\nops:x:1001:1001::/home/o:/bin/bash\n")
     (root / "etc/shadow").write_text("root:$y$r:20000:0:99999:7:::\nalice:$y$a:20000:0:99999:7:::\nops:$y$o:20000:0:99999:7:::\n")
-    for name in ("pam_unix.so", "pam_deny.so", "pam_permit.so", "pam_faillock.so", "pam_pwhistory.so", "pam_pwquality.so"):
+    for name in ("pam_unix.so", "pam_deny.so", "pam_permit.so", "pam_faillock.so", "pam_pwhistory.so", "pam_pwquality.so",
+                 "pam_succeed_if.so"):
         (root / "lib/security" / name).write_bytes(b"\x7fELF")
     env = dict(DEBIAN_FRONTEND="noninteractive", LC_ALL="C", DEBCONF_SYSTEMRC=str(root / "debconf/rc"))
     (root / "debconf/rc").write_text(
@@ -187,4 +188,36 @@ def test_bad_value_fails_naming_the_option_before_anything_changes(tree, run_mod
     before = snapshot(root)
     result, failed = run_module(mod, dict(ARGS, **args))
     assert failed and option in result["msg"]
+    assert snapshot(root) == before
+
+
+def test_break_glass_accounts_skip_faillock_in_the_generated_stack(tree, run_module):
+    """Wrong passwords must not lock the emergency account: pam_succeed_if jumps over both
+    pam_faillock lines for it, in the common-auth that pam-auth-update really writes."""
+    root, _calls = tree
+    result, failed = run_module(mod, dict(ARGS, break_glass_accounts=["breakglass", "ops2"]), diff=True)
+    assert not failed, result
+    lines = [line.split() for line in (root / "etc/pam.d/common-auth").read_text().splitlines()
+             if line.startswith("auth")]
+    modules = [next(w for w in words if w.endswith(".so")) for words in lines]
+    skip = [i for i, name in enumerate(modules) if name == "pam_succeed_if.so"]
+    assert len(skip) == 2, lines
+    for i in skip:
+        assert lines[i][1] == "[success=1" and lines[i][-3:] == ["user", "in", "breakglass:ops2"], lines[i]
+    # each exemption stands right before a faillock line, pam_unix between the two
+    assert modules[skip[0] + 1] == "pam_faillock.so" and lines[skip[0] + 1][-1] == "preauth"
+    assert modules[skip[1] + 1] == "pam_faillock.so" and lines[skip[1] + 1][-1] == "authfail"
+    assert "pam_unix.so" in modules[skip[0] + 2:skip[1]]
+    exempt = dict((f["subject"], f) for f in result["findings"] if f["control"] == "PWD-007" and f.get("subject"))
+    assert set(exempt) == {"breakglass", "ops2"}
+    assert all(f["status"] == "skipped" and "exempt" in f["actual"] for f in exempt.values())
+    again, _ = run_module(mod, dict(ARGS, break_glass_accounts=["breakglass", "ops2"]), check_mode=True)
+    assert all(f["status"] == "skipped" for f in again["findings"] if f.get("subject") in ("breakglass", "ops2"))
+
+
+def test_break_glass_name_that_cannot_stand_in_a_pam_list_is_refused(tree, run_module):
+    root, _calls = tree
+    before = snapshot(root)
+    result, failed = run_module(mod, dict(ARGS, break_glass_accounts=["ops:root"]))
+    assert failed and "break_glass_accounts" in result["msg"]
     assert snapshot(root) == before

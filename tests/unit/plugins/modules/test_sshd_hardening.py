@@ -113,6 +113,18 @@ def host(tmp_path, monkeypatch):
     monkeypatch.setattr(basic.AnsibleModule, "run_command", run_command)
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: "/usr/sbin/" + name)
     monkeypatch.setattr(sshd_hardening, "GROUP", str(group))
+    bob = tmp_path / "home" / "bob"
+    (bob / ".ssh").mkdir(parents=True)
+    (bob / ".ssh" / "authorized_keys").write_text("ssh-ed25519 AAAA bob@laptop\n")
+    (etc / "passwd").write_text(
+        "root:x:0:0::/nonexistent:/bin/bash\nyoroi:x:1005:1005::%s:/bin/sh\nbreakglass:x:1000:1000::/nonexistent:/bin/sh\n"
+        "alice:x:1001:1001::/nonexistent:/bin/sh\nbob:x:1002:1002::%s:/bin/bash\ncarol:x:1003:1003::/nonexistent:/bin/bash\n"
+        "svc:x:998:998::/nonexistent:/usr/sbin/nologin\n" % (home, bob))
+    (etc / "shadow").write_text(
+        "root:*:20000:0:99999:7:::\nyoroi:*:20000:0:99999:7:::\nbreakglass:$y$bg:20000:0:99999:7:::\n"
+        "alice:$y$al:20000:0:99999:7:::\nbob:!:20000:0:99999:7:::\ncarol:!$y$ca:20000:0:99999:7:::\nsvc:$y$sv:20000::::::\n")
+    monkeypatch.setattr(sshd_hardening, "PASSWD", str(etc / "passwd"))
+    monkeypatch.setattr(sshd_hardening, "SHADOW", str(etc / "shadow"))
     monkeypatch.setattr(sshd_hardening.pwd, "getpwnam", getpwnam)
     monkeypatch.setattr(sshd_hardening.os, "geteuid", lambda: 0)
     args = {
@@ -129,7 +141,7 @@ def host(tmp_path, monkeypatch):
 
 
 def by_control(result):
-    return dict((f["control"], f) for f in result["findings"])
+    return dict((f["control"], f) for f in result["findings"] if "subject" not in f)
 
 
 def ran(host, name):
@@ -208,7 +220,7 @@ def test_main_file_without_include_gets_one_and_says_so(run_module, host):
     assert not failed
     assert main.read_text().splitlines()[1] == "Include %s/*.conf" % host["dropin"].parent
     assert "had no Include" in result["main_config_note"]
-    assert all("had no Include" in f["evidence"] for f in result["findings"])
+    assert all("had no Include" in f["evidence"] for f in result["findings"] if "subject" not in f)
     assert by_control(result)["SSH-001"]["status"] == "fixed"
 
 
@@ -241,3 +253,32 @@ def test_host_without_ssh_server_is_skipped_and_untouched(run_module, host, monk
     assert {f["status"] for f in result["findings"]} == {"skipped"}
     assert sorted((p, p.stat().st_mtime_ns) for p in host["etc"].rglob("*") if p.is_file()) == before
     assert host["calls"] == []
+
+
+def losing_access(result):
+    return dict((f["subject"], f) for f in result["findings"] if f["control"] == "SSH-009" and f.get("subject"))
+
+
+def test_audit_lists_every_account_that_would_lose_ssh_access(run_module, host):
+    """AllowGroups ssh-users cuts every account outside the group; audit names them
+    before apply: alice (password) and bob (key only), not the locked carol, the nologin
+    svc, root without a password or key, nor the protected accounts added to the group."""
+    result, failed = run_module(sshd_hardening, host["args"], check_mode=True)
+    assert not failed
+    losses = losing_access(result)
+    assert sorted(losses) == ["alice", "bob"]
+    assert losses["bob"]["status"] == "fail" and losses["bob"]["actual"] == "logs in over SSH today with publickey"
+    assert "AllowGroups ssh-users: bob is in none of them" in losses["bob"]["evidence"]
+    assert "password" in losses["alice"]["actual"]
+
+
+def test_an_allowed_member_is_not_listed_and_the_loss_is_reported_after_apply(run_module, host):
+    args = dict(host["args"], allow_group_members=["alice"])
+    result, failed = run_module(sshd_hardening, args, check_mode=True)
+    assert not failed and sorted(losing_access(result)) == ["bob"]
+    applied, failed = run_module(sshd_hardening, args)
+    assert not failed
+    assert losing_access(applied)["bob"]["status"] == "fixed"
+    assert "no SSH access: AllowGroups ssh-users" in losing_access(applied)["bob"]["actual"]
+    again, _ = run_module(sshd_hardening, args, check_mode=True)
+    assert losing_access(again) == {}

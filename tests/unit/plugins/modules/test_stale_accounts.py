@@ -49,6 +49,16 @@ elif os.path.basename(sys.argv[0]) == "userdel":
         open(path, "w").write("\n".join(keep) + "\n")
 """
 
+# journalctl: prints FAKE_ROOT/journal for a --since query and FAKE_ROOT/journal-old
+# (entries older than the window) for an --until query; nothing when they are missing.
+FAKE_JOURNALCTL = r"""#!/usr/bin/env python3
+import os, sys
+name = "journal-old" if "--until" in sys.argv else "journal"
+path = os.path.join(os.environ["FAKE_ROOT"], name)
+if os.path.exists(path):
+    sys.stdout.write(open(path).read())
+"""
+
 
 @pytest.fixture
 def host(tmp_path, monkeypatch):
@@ -94,6 +104,9 @@ def host(tmp_path, monkeypatch):
         tool = tools / name
         tool.write_text(FAKE_TOOL)
         tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
+    journalctl = tools / "journalctl"
+    journalctl.write_text(FAKE_JOURNALCTL)
+    journalctl.chmod(journalctl.stat().st_mode | stat.S_IEXEC)
     for constant, name in (("PASSWD", "passwd"), ("SHADOW", "shadow"), ("LOGIN_DEFS", "login.defs"),
                            ("SHELLS", "shells"), ("LASTLOG", "lastlog"), ("WTMP", "wtmp"),
                            ("LASTLOG2_DB", "none.db"), ("WTMPDB_DB", "none2.db"),
@@ -223,3 +236,122 @@ def test_changes_wait_for_the_host_lock_and_a_busy_host_changes_nothing(host, ru
         assert not (host / "calls").exists()
         audit, failed = run_module(stale_accounts, args(host), check_mode=True)  # an audit never waits
         assert not failed and audit["changed"]
+
+
+# A directory (LDAP/SSSD) user's UID: one login of theirs makes lastlog ~438 GB, sparse.
+DIRECTORY_UID = 1500000000
+READ_LIMIT = 64 * 1024
+
+
+class _BoundedReads(object):
+    """A file whose read() refuses to return more than READ_LIMIT bytes at once."""
+
+    def __init__(self, handle):
+        self._handle = handle
+
+    def read(self, size=-1):
+        if size is None or size < 0 or size > READ_LIMIT:
+            raise AssertionError("lastlog read asked for %s bytes (whole file?)" % size)
+        return self._handle.read(size)
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.close()
+        return False
+
+
+def test_sparse_lastlog_of_hundreds_of_gb_is_read_by_seeking(host, run_module, monkeypatch):
+    size = acc.LASTLOG_RECORD.size
+    path = host / "lastlog"
+    with open(path, "r+b") as handle:
+        handle.truncate((DIRECTORY_UID + 1) * size)
+        handle.seek(DIRECTORY_UID * size)
+        handle.write(acc.LASTLOG_RECORD.pack(int(NOW), b"pts/3", b"198.51.100.9"))
+    assert os.stat(path).st_size > 400 * 10 ** 9
+    real_open = open
+
+    def bounded_open(name, mode="r", *rest, **kwargs):
+        handle = real_open(name, mode, *rest, **kwargs)
+        return _BoundedReads(handle) if str(name) == str(path) else handle
+
+    monkeypatch.setattr(stale_accounts, "open", bounded_open, raising=False)
+    result, failed = run_module(stale_accounts, args(host), check_mode=True)
+    assert not failed, result
+    found = by_subject(result)
+    # alice's record (UID 1001) was read: she is active; bob's (1002) is 400 days old
+    assert ("ACC-001", "alice") not in found
+    assert found[("ACC-001", "bob")]["status"] == "fail"
+    assert "lastlog" in found[("ACC-001", "bob")]["evidence"]
+
+
+def test_guard_is_armed_after_the_archives_are_written(host, run_module, monkeypatch):
+    """The guard's timer may restore /etc/passwd: it must not run while homes are still
+    being archived, so the archives come first, then the guard, then the removals."""
+    from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
+
+    events = []
+    real_archive = stale_accounts.archive_account
+
+    def archive(module, account, archive_dir):
+        path = real_archive(module, account, archive_dir)
+        events.append(("archive", account.name))
+        return path
+
+    def arm(module, paths, services, timeout, *rest):
+        archives = sorted(p.name for p in (host / "archive").iterdir()) if (host / "archive").exists() else []
+        events.append(("arm", tuple(archives)))
+        return {"token": "t-1", "unit": "u", "dir": "d"}
+
+    monkeypatch.setattr(stale_accounts, "archive_account", archive)
+    monkeypatch.setattr(_guard, "arm", arm)
+    result, failed = run_module(stale_accounts, args(host, guard_timeout=120,
+                                                     policy={"stale": "remove", "never_used": "remove"}))
+    assert not failed, result
+    assert [e[0] for e in events] == ["archive", "archive", "arm"], events
+    assert len(events[2][1]) == 2, "the guard was armed before both archives were complete"
+    assert result["guard_token"] == "t-1"
+    calls = (host / "calls").read_text().splitlines()
+    assert "userdel --remove bob" in calls and "userdel --remove carol" in calls
+
+
+def _give_key(host, name):
+    ssh = host / "home" / name / ".ssh"
+    ssh.mkdir(parents=True)
+    (ssh / "authorized_keys").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB %s@laptop\n" % name)
+
+
+def test_key_holder_without_login_record_is_reported_not_locked(host, run_module):
+    """bookworm writes no lastlog/wtmp record for a key login without a terminal: carol,
+    who holds a key, may use the host every day and still look never used."""
+    _give_key(host, "carol")
+    result, failed = run_module(stale_accounts, args(host))
+    assert not failed, result
+    carol = by_subject(result)[("ACC-002", "carol")]
+    assert carol["status"] == "fail" and "holds an SSH key" in carol["evidence"]
+    calls = (host / "calls").read_text()
+    assert " carol" not in calls
+    assert "usermod --lock --expiredate 1 bob" in calls  # no key: locked as before
+
+
+def test_sshd_log_shows_a_key_holder_active(host, run_module):
+    _give_key(host, "carol")
+    (host / "journal").write_text(
+        "%d.000001 web1 sshd[171]: Accepted publickey for carol from 192.0.2.5 port 50610 ssh2: ED25519 SHA256:x\n"
+        % int(NOW - 3 * acc.DAY))
+    result, failed = run_module(stale_accounts, args(host), check_mode=True)
+    assert not failed, result
+    assert ("ACC-002", "carol") not in by_subject(result)
+
+
+def test_key_holder_is_locked_when_the_sshd_log_covers_the_window_and_shows_no_login(host, run_module):
+    _give_key(host, "carol")
+    (host / "journal-old").write_text("%d.000001 web1 systemd[1]: Started.\n" % int(NOW - 200 * acc.DAY))
+    result, failed = run_module(stale_accounts, args(host))
+    assert not failed, result
+    assert by_subject(result)[("ACC-002", "carol")]["status"] == "fixed"
+    assert "usermod --lock --expiredate 1 carol" in (host / "calls").read_text()
