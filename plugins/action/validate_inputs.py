@@ -26,6 +26,7 @@ author: [Yoroi maintainers]
 """
 
 import difflib
+import functools
 import os
 import re
 
@@ -57,6 +58,9 @@ def _role_data(root, filename):
                 yield role, yaml.safe_load(handle) or {}
 
 
+# Read once per process and shared (callers must not change the result): every host
+# of a run is checked against the same files.
+@functools.lru_cache(maxsize=None)
 def load_specs(root=COLLECTION_ROOT):
     """{variable: (owner, spec)} from every role's `main` entry point and the site spec."""
     specs = {}
@@ -70,6 +74,7 @@ def load_specs(root=COLLECTION_ROOT):
     return specs
 
 
+@functools.lru_cache(maxsize=None)
 def load_rules(root=COLLECTION_ROOT):
     """{"ranges": {variable: (low, high)}, "patterns": {variable: regex}} from every
     role's meta/input_rules.yml."""
@@ -138,3 +143,13 @@ class ActionModule(ActionBase):
         else:
             result.update(changed=False, msg="%d yoroi_ variables checked" % len(values))
         return result
+
+
+# ansible-playbook imports this plugin in its main process before it forks a worker per
+# host; reading the files here lets every worker inherit them instead of parsing them
+# again. A failure is left to run(), which reports it.
+try:
+    load_specs()
+    load_rules()
+except (OSError, yaml.YAMLError):
+    pass
