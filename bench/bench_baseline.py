@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -58,6 +59,32 @@ def tree_rss(root_pid: int) -> int:
         total += rss.get(pid, 0)
         stack.extend(children.get(pid, []))
     return total
+
+
+CPUACCT = "/sys/fs/cgroup/cpuacct/libpod_parent/libpod-%s/cpuacct.usage"
+
+
+def hosts_cpu(container_ids: list[str]) -> float | None:
+    """CPU seconds the lab containers have used so far (cgroup v1 cpuacct), or None."""
+    total = 0
+    for cid in container_ids:
+        try:
+            with open(CPUACCT % cid) as handle:
+                total += int(handle.read())
+        except OSError:
+            return None
+    return total / 1e9
+
+
+def container_ids(inventory: str) -> list[str]:
+    """The podman ids of the lab containers an inventory names (yoroi_lab_container)."""
+    from yoroi.lab.podman import podman
+
+    names = re.findall(r"yoroi_lab_container: (\S+)", open(inventory).read())
+    if not names:
+        return []
+    res = podman("container", "inspect", "--format", "{{.Id}}", *names, check=False)
+    return res.stdout.split() if res.returncode == 0 else []
 
 
 def timed_run(argv: list[str], env: dict) -> tuple[float, float, int, dict, dict]:
@@ -166,7 +193,8 @@ def main() -> int:
     runs = [r.strip() for r in args.runs.split(",") if r.strip()]
     print("# %s; load average %s" % (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
                                      " ".join("%.2f" % x for x in os.getloadavg())))
-    print("%-6s %-8s %8s %9s %8s %11s %8s %9s" % ("hosts", "run", "wall s", "s/host", "cpu s", "tasks/host", "changed", "peak MiB"))
+    print("%-6s %-8s %8s %9s %8s %8s %11s %8s %9s" % (
+        "hosts", "run", "wall s", "s/host", "cpu s", "host cpu", "tasks/host", "changed", "peak MiB"))
     for size in sizes if not args.inventory else [0]:
         name = "bench%d" % size
         if args.inventory:
@@ -176,19 +204,24 @@ def main() -> int:
             current = lab.up(name, hosts=size, release=args.release, log=lambda m: print("# " + m, file=sys.stderr))
             print("# lab of %d host(s) up in %.1f s" % (size, time.monotonic() - started))
             inventory = str(current.inventory_path)
+        ids = container_ids(inventory)
         try:
             for label in runs:
                 repeat = args.repeat if label.startswith("audit") else 1
                 for _ in range(repeat):
                     argv = yoroi + commands[label] + ["-i", inventory, "-o", "json", "-q", "-f", str(args.forks)]
+                    host_cpu = hosts_cpu(ids)
                     elapsed, cpu, peak, document, profile = timed_run(argv, env)
+                    if host_cpu is not None:
+                        host_cpu = (hosts_cpu(ids) or 0.0) - host_cpu
                     hosts = document["hosts"].values()
                     count = max(len(hosts), 1)
                     tasks = sum(h["tasks"] for h in hosts) / count
                     changed = sum(h["changed"] for h in hosts)
                     print(
-                        "%-6d %-8s %8.1f %9.2f %8.1f %11.1f %8d %9.0f   exit %d"
-                        % (len(hosts), label, elapsed, elapsed / count, cpu, tasks, changed, peak / 2**20,
+                        "%-6d %-8s %8.1f %9.2f %8.1f %8s %11.1f %8d %9.0f   exit %d"
+                        % (len(hosts), label, elapsed, elapsed / count, cpu,
+                           "-" if host_cpu is None else "%.1f" % host_cpu, tasks, changed, peak / 2**20,
                            document["exit_code"])
                     )
                     if not args.no_phases:
