@@ -223,6 +223,7 @@ def main() -> int:
                         % (len(hosts), label, elapsed, elapsed / count, cpu,
                            "-" if host_cpu is None else "%.1f" % host_cpu, tasks, changed, peak / 2**20,
                            document["exit_code"])
+                        + "  findings " + " ".join("%s=%d" % kv for kv in sorted(document["summary"].items()))
                     )
                     if not args.no_phases:
                         print_phases(phases(profile, len(hosts)))
