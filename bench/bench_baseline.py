@@ -196,7 +196,7 @@ def main() -> int:
     print("%-6s %-8s %8s %9s %8s %8s %11s %8s %9s" % (
         "hosts", "run", "wall s", "s/host", "cpu s", "host cpu", "tasks/host", "changed", "peak MiB"))
     for size in sizes if not args.inventory else [0]:
-        name = "bench%d" % size
+        name = "bench%d-%d" % (size, os.getpid())  # two benchmarks at once do not collide
         if args.inventory:
             inventory, current = args.inventory, None
         else:

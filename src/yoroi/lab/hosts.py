@@ -332,7 +332,8 @@ def up(
         key.chmod(0o600)
         pubkey = Path(str(key) + ".pub").read_text()
 
-        podman("network", "create", "--label", f"{LAB_LABEL}={name}", lab.network)
+        podman("network", "create", "--label", f"{LAB_LABEL}={name}", lab.network,
+               timeout=PODMAN_CALL_TIMEOUT)
         for i in range(1, hosts + 1):
             lab.hosts.append(LabHost(name=host_name(name, i), container=container_name(name, i),
                                      port=None, user=SSH_USER, key=str(key)))
