@@ -65,6 +65,7 @@ from __future__ import annotations
 
 
 import difflib
+import functools
 import glob
 import hashlib
 import ipaddress
@@ -151,6 +152,9 @@ def _role_options(root):
         yield "site", name, option
 
 
+# Read once per process and shared (callers must not change the result): every host
+# of a run is checked against the same files.
+@functools.lru_cache(maxsize=None)
 def load_specs(root=COLLECTION_ROOT):
     """{variable: (owner, spec)} from every role's `main` entry point and the site spec."""
     specs = {}
@@ -182,6 +186,7 @@ def _task_internals(tasks):
     return set(name for name in names if name.startswith("yoroi_"))
 
 
+@functools.lru_cache(maxsize=None)
 def load_rules(root=COLLECTION_ROOT):
     """{kind: {path: argument}} merged from every role's meta/input_rules.yml and the
     `rules:` of meta/site_variables.yml; list-valued kinds become {path: owner}. The
@@ -544,3 +549,13 @@ class ActionModule(ActionBase):
         else:
             result.update(changed=False, msg="%d yoroi_ variables checked" % len(values))
         return result
+
+
+# ansible-playbook imports this plugin in its main process before it forks a worker per
+# host; reading the files here lets every worker inherit them instead of parsing them
+# again. A failure is left to run(), which reports it.
+try:
+    load_specs()
+    load_rules()
+except (OSError, yaml.YAMLError):
+    pass

@@ -212,3 +212,36 @@ def test_down_removes_exactly_what_up_created(lab_state_dir, unique_lab_name):
     assert not lab.state_dir.exists()
     assert yoroi_lab.down(name) is False  # idempotent
     assert yoroi_lab.status(name) is None
+
+
+def test_a_host_whose_port_was_taken_comes_up_on_another(lab_state_dir, unique_lab_name,
+                                                          monkeypatch):
+    """The port chosen for a host is taken before podman binds it (another program got
+    there first): real podman fails with 'address already in use', and the host is
+    started again on another port instead of the lab being torn down."""
+    import socket
+
+    from yoroi.lab import hosts
+
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", 0))
+    squatter.listen()
+    held = squatter.getsockname()[1]
+    choices = []
+    real_free_port = hosts.free_port
+
+    def first_the_held_port(taken, address="127.0.0.1"):
+        port = held if not choices else real_free_port(taken, address)
+        choices.append(port)
+        return port
+
+    monkeypatch.setattr(hosts, "free_port", first_the_held_port)
+    name = unique_lab_name()
+    try:
+        lab = yoroi_lab.up(name, hosts=1)
+        host = lab.hosts[0]
+        assert choices[0] == held and host.port == choices[-1] != held
+        assert ssh(lab, host, "true").returncode == 0
+    finally:
+        squatter.close()
+        yoroi_lab.down(name)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import subprocess
+import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -18,12 +21,18 @@ from pathlib import Path
 
 from . import seed
 from .images import build_image, image_name, packages_for
-from .podman import exists, podman
+from .limits import ensure_inotify
+from .podman import PodmanError, exists, podman
 from .state import check_name, state_root
 
 SSH_USER = "yoroi"
 SSH_COMMON_ARGS = "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
 LAB_LABEL = "org.yoroi.lab.name"
+# How often a host is started again on a fresh port when its port was taken meanwhile.
+PORT_ATTEMPTS = 5
+# Bound on any single podman call of `up` (run, port, exec): nothing waits for ever.
+PODMAN_CALL_TIMEOUT = 120
+_PORT_LOCK = threading.Lock()  # hosts start in parallel; each takes its own port
 
 
 class LabError(RuntimeError):
@@ -170,6 +179,50 @@ def parse_port(output: str) -> int:
     raise LabError(f"no published port in {output!r}")
 
 
+def free_port(taken: set[int], address: str = "127.0.0.1") -> int:
+    """A loopback port that nothing listens on now and that ``taken`` does not hold.
+
+    podman's own choice (``-p 127.0.0.1::22``) can pick a port another program holds,
+    and the container then fails with "address already in use"; a port the kernel
+    just handed out to a bound socket is free at that moment.
+    """
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((address, 0))
+            port = probe.getsockname()[1]
+        if port not in taken:
+            return port
+    raise LabError(f"no free port on {address} outside the {len(taken)} already chosen")
+
+
+def port_in_use(error: BaseException) -> bool:
+    """Did podman fail because the published port was taken between choice and bind?"""
+    text = str(error).lower()
+    return "address already in use" in text or "port is already allocated" in text
+
+
+def start_with_free_port(host: LabHost, start, taken: set[int], attempts: int = PORT_ATTEMPTS,
+                         remove=None) -> int:
+    """Start ``host`` by ``start(host, port)`` on a free port, again on another port
+    when that one was taken meanwhile; returns the port. ``remove(host)`` clears a
+    container left behind by a failed start. Other failures are raised at once."""
+    last: BaseException | None = None
+    for _ in range(attempts):
+        with _PORT_LOCK:
+            port = free_port(taken)
+            taken.add(port)
+        try:
+            start(host, port)
+            return port
+        except PodmanError as exc:
+            if not port_in_use(exc):
+                raise
+            last = exc
+            if remove:
+                remove(host)
+    raise LabError(f"{host.container}: no free port after {attempts} attempts: {last}")
+
+
 def load(name: str) -> Lab | None:
     path = state_root() / check_name(name) / "lab.json"
     if not path.exists():
@@ -190,13 +243,29 @@ def _wait_systemd(container: str, timeout: float) -> str:
         if state in ("running", "degraded"):
             return state
         time.sleep(1)
-    failed = podman("exec", container, "systemctl", "--failed", "--no-legend", check=False).stdout
-    raise LabError(f"{container}: systemd is {state!r} after {timeout:.0f}s; failed units: {failed}")
+    try:
+        failed = podman("exec", container, "systemctl", "--failed", "--no-legend", check=False,
+                        timeout=15).stdout.strip()
+    except subprocess.TimeoutExpired:
+        failed = "(systemctl did not answer)"
+    hint = ""
+    try:
+        logs = podman("logs", "--tail", "50", container, check=False, timeout=15)
+        if "inotify" in (logs.stdout + logs.stderr):
+            hint = ("; systemd ran out of inotify instances: raise fs.inotify.max_user_instances "
+                    "(sysctl -w fs.inotify.max_user_instances=1024)")
+    except subprocess.TimeoutExpired:
+        pass
+    raise LabError(f"{container}: systemd is {state!r} after {timeout:.0f}s; "
+                   f"failed units: {failed or 'none'}{hint}")
 
 
 def _seed(container: str, pubkey: str) -> dict:
-    res = podman("exec", "-i", container, "python3", "-",
-                 input=seed.script({"pubkey": pubkey, "now": time.time()}), timeout=300)
+    try:
+        res = podman("exec", "-i", container, "python3", "-",
+                     input=seed.script({"pubkey": pubkey, "now": time.time()}), timeout=300)
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"{container}: seeding did not finish in 300s") from exc
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -204,8 +273,12 @@ def _wait_ssh(lab: Lab, host: LabHost, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
-        proc = subprocess.run(lab.ssh_argv(host, "true"), capture_output=True, text=True,
-                              timeout=30)
+        try:
+            proc = subprocess.run(lab.ssh_argv(host, "true"), capture_output=True, text=True,
+                                  timeout=30)
+        except subprocess.TimeoutExpired:
+            last = "ssh did not answer in 30s"
+            continue
         if proc.returncode == 0:
             return
         last = proc.stderr.strip()
@@ -242,6 +315,7 @@ def up(
     if (state_dir / "lab.json").exists():
         raise LabError(f"lab {name!r} is already up ({state_dir / 'lab.json'}); "
                        f"run `yoroi lab down --name {name}` first")
+    ensure_inotify(hosts, log or (lambda msg: print(msg, file=sys.stderr)))
     image = build_image(release, mirror, log=say)
 
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -258,24 +332,37 @@ def up(
         key.chmod(0o600)
         pubkey = Path(str(key) + ".pub").read_text()
 
-        podman("network", "create", "--label", f"{LAB_LABEL}={name}", lab.network)
+        podman("network", "create", "--label", f"{LAB_LABEL}={name}", lab.network,
+               timeout=PODMAN_CALL_TIMEOUT)
         for i in range(1, hosts + 1):
             lab.hosts.append(LabHost(name=host_name(name, i), container=container_name(name, i),
                                      port=None, user=SSH_USER, key=str(key)))
         lab.save()  # record intent before the containers exist
 
-        def run(h: LabHost) -> None:
+        def start(h: LabHost, port: int) -> None:
             podman("run", "-d", "--name", h.container, "--label", f"{LAB_LABEL}={name}",
                    "--systemd=always", "--network", lab.network,
                    "--network-alias", h.name, "--hostname", h.name,
-                   "-p", "127.0.0.1::22", "--cap-add", "NET_ADMIN",
-                   image, "/sbin/init")
+                   "-p", f"{h.address}:{port}:22", "--cap-add", "NET_ADMIN",
+                   image, "/sbin/init", timeout=PODMAN_CALL_TIMEOUT)
+
+        def remove(h: LabHost) -> None:
+            podman("rm", "-f", h.container, check=False, timeout=PODMAN_CALL_TIMEOUT)
+
+        taken: set[int] = set()
+
+        def run(h: LabHost) -> None:
+            try:
+                start_with_free_port(h, start, taken, remove=remove)
+                h.port = parse_port(podman("port", h.container, "22/tcp",
+                                           timeout=PODMAN_CALL_TIMEOUT).stdout)
+            except subprocess.TimeoutExpired as exc:
+                raise LabError(f"{h.container}: podman did not answer in "
+                               f"{PODMAN_CALL_TIMEOUT}s ({exc.cmd[1:3]})") from exc
 
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=min(8, hosts)) as pool:
             list(pool.map(run, lab.hosts))
-        for h in lab.hosts:
-            h.port = parse_port(podman("port", h.container, "22/tcp").stdout)
         lab.save()
         say(f"started {hosts} container(s); waiting for systemd, seeding, waiting for ssh ...")
         with ThreadPoolExecutor(max_workers=min(8, hosts)) as pool:
