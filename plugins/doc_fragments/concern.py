@@ -6,7 +6,8 @@
 A module writes ``extends_documentation_fragment: [yoroi.baseline.concern]`` for the
 automation and break-glass accounts, ``yoroi.baseline.concern.protected`` when it changes
 accounts, and ``yoroi.baseline.concern.guard`` when it arms the lockout guard (it then
-gives ``guard_timeout`` its own default). Ansible does not merge RETURN fragments: RETURN
+gives ``guard_timeout`` its own default), and ``yoroi.baseline.concern.packages`` when it
+installs the packages it needs. Ansible does not merge RETURN fragments: RETURN
 here is the one text of the shared return values, and a unit test checks that every
 module's RETURN carries it.
 """
@@ -48,6 +49,22 @@ options:
         C(yoroi.baseline.change_guard) confirms a fresh login of the automation account
         first (C(GRD-001)). 0 changes without a guard.
     type: int
+"""
+
+    PACKAGES = r"""
+options:
+  packages:
+    description:
+      - Debian packages the concern needs. When applying, the missing ones are installed in
+        this same call (C(apt-get), under the host lock) before the host is read; check mode
+        never touches apt and the findings say what is not installed yet.
+    type: list
+    elements: str
+    default: []
+  apt_cache_valid_time:
+    description: Seconds the package lists stay fresh enough to install without C(apt-get update).
+    type: int
+    default: 3600
 """
 
     RETURN = r"""

@@ -19,6 +19,8 @@ every concern needs the same parts, and they live here:
 * arming the lockout guard (:meth:`Concern.arm_guard`): one call, one result key
   ``guard_token`` (and ``guard``: token, unit, dir, timeout, change - what the role that
   proves the fresh login reads), one message when it cannot be armed;
+* the packages it needs (:meth:`Concern.install`): installed in the same module call,
+  only when applying and only when missing (``_packages``);
 * the exit (:meth:`Concern.exit`): findings, changed, diff (only in diff mode), and a
   message when a finding is an error.
 """
@@ -31,6 +33,7 @@ import os
 from ansible_collections.yoroi.baseline.plugins.module_utils import _files
 from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
 from ansible_collections.yoroi.baseline.plugins.module_utils import _lock
+from ansible_collections.yoroi.baseline.plugins.module_utils import _packages
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, finding
 
 # Tests point these at a temporary file and no wait; the guard's restore uses _lock's path.
@@ -43,11 +46,12 @@ BREAK_GLASS = "break-glass account"
 PROTECTED = "protected account"
 
 
-def argument_spec(own, guard_timeout=None, protected=True):
+def argument_spec(own, guard_timeout=None, protected=True, packages=False):
     """The module's argument spec: the shared options, then its ``own``.
 
     ``guard_timeout``: the default of the guard option, or None for a module without a
     guard. ``protected``: whether the module changes accounts and so takes the allowlist.
+    ``packages``: whether it installs packages it needs (:meth:`Concern.install`).
     """
     spec = dict(
         automation_account=dict(type="str"),
@@ -57,6 +61,9 @@ def argument_spec(own, guard_timeout=None, protected=True):
         spec["protected_accounts"] = dict(type="list", elements="str", default=[])
     if guard_timeout is not None:
         spec["guard_timeout"] = dict(type="int", default=guard_timeout)
+    if packages:
+        spec["packages"] = dict(type="list", elements="str", default=[])
+        spec["apt_cache_valid_time"] = dict(type="int", default=3600)
     spec.update(own)
     return spec
 
@@ -90,6 +97,7 @@ class Concern(object):
         self.change = change or name
         self.controls = dict(controls)
         self.protected = protected_accounts(module.params, environ)
+        self.installed = []
 
     # --- accounts -----------------------------------------------------------------------
 
@@ -151,6 +159,22 @@ class Concern(object):
             except _files.ValidationFailed as exc:
                 self.fail(str(exc))
 
+    def install(self, packages, cache_valid_time=3600):
+        """Install the Debian ``packages`` the concern needs that are missing, under the
+        host lock; nothing in check mode (the findings say what is not installed yet).
+        Refuses, changing nothing more, when apt fails."""
+        if self.module.check_mode:
+            return []
+        try:
+            wanted = _packages.missing(self.module, list(packages))
+            if wanted:
+                with self.changing():
+                    _packages.install(self.module, wanted, cache_valid_time)
+        except OSError as exc:
+            self.refuse(str(exc))
+        self.installed.extend(wanted)
+        return wanted
+
     def arm_guard(self, paths, reload_units, timeout, root=None):
         """Arm the lockout guard over ``paths``; {} when the guard is off (0) or nothing
         changes, else {"guard_token", "guard"} for the result. ``guard`` holds all that the
@@ -167,7 +191,9 @@ class Concern(object):
 
     def exit(self, findings, changed, diff=None, **extra):
         """Exit with the findings; ``diff`` is returned in diff mode only."""
-        result = dict(extra, changed=bool(changed), findings=findings)
+        result = dict(extra, changed=bool(changed or self.installed), findings=findings)
+        if self.installed:
+            result["packages_installed"] = list(self.installed)
         if diff and self.module._diff:
             result["diff"] = diff
         if any(item["status"] == ERROR for item in findings) and "msg" not in result:

@@ -50,6 +50,7 @@ extends_documentation_fragment:
   - yoroi.baseline.concern
   - yoroi.baseline.concern.protected
   - yoroi.baseline.concern.guard
+  - yoroi.baseline.concern.packages
 options:
   minlen: {description: pwquality minimum length (C(PWD-002)), 8 to 128., type: int, default: 14}
   minclass: {description: pwquality minimum number of character classes (C(PWD-003)), 0 to 4., type: int, default: 3}
@@ -420,7 +421,7 @@ def main():
             pass_warn_age=dict(type="int", default=7, no_log=False),
             encrypt_method=dict(type="str", default="YESCRYPT", choices=["YESCRYPT", "SHA512"]),
             apply_aging_to_existing=dict(type="bool", default=True),
-        ), guard_timeout=120),
+        ), guard_timeout=120, packages=True),
         supports_check_mode=True,
     )
     params = module.params
@@ -434,6 +435,7 @@ def main():
             concern.refuse("%s (%d) must be below pass_max_days (%d)" % (option, params[option], params["pass_max_days"]))
     if read_text(SHADOW) is None or not os.access(SHADOW, os.R_OK):
         concern.refuse("cannot read %s: run as root (become: true)" % SHADOW)
+    concern.install(params["packages"], params["apt_cache_valid_time"])
     protected = concern.protected
 
     # read once

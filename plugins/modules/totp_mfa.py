@@ -62,6 +62,7 @@ attributes:
 extends_documentation_fragment:
   - yoroi.baseline.concern
   - yoroi.baseline.concern.guard
+  - yoroi.baseline.concern.packages
 options:
   groups:
     description: Groups whose members must present a TOTP code.
@@ -510,7 +511,7 @@ def main():
             issuer=dict(type="str", default="Yoroi"),
             confirm=dict(type="list", elements="dict", options=dict(
                 user=dict(type="str", required=True), digest=dict(type="str", required=True, no_log=False))),
-        ), guard_timeout=0, protected=False),
+        ), guard_timeout=0, protected=False, packages=True),
         supports_check_mode=True,
     )
     params = module.params
@@ -533,6 +534,7 @@ def main():
                       for control, expected in sorted(mfa.CONTROLS.items())], False, enrolled=[])
     if not concern.automation:
         concern.refuse("no automation account: set automation_account (the run has no SUDO_USER either)")
+    concern.install(params["packages"], params["apt_cache_valid_time"])
     today = datetime.date.today()
     use_nullok = mfa.nullok(deadline, today)
     automation = concern.automation
@@ -635,7 +637,7 @@ def main():
     if pam_problems:
         findings.append(finding("MFA-001", FAIL if module.check_mode else ERROR, expected1, "; ".join(pam_problems),
                                 "libpam-google-authenticator %s" % ("installed" if totp_installed else
-                                                                     "not installed yet (the role installs it)")))
+                                                                     "not installed yet (installed when applying)")))
     for name, how in member_gaps:
         findings.append(finding("MFA-001", FAIL, expected1, how,
                                 "sshd -T -C user=%s on the composed configuration; another drop-in may win" % name,

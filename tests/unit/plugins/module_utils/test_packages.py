@@ -1,0 +1,103 @@
+"""Packages a concern needs: dpkg first, apt only for what is missing, never in check mode."""
+
+import os
+import time
+
+import pytest
+
+from ansible_collections.yoroi.baseline.plugins.module_utils import _concern, _packages
+
+
+class FakeModule(object):
+    def __init__(self, check_mode=False, dpkg_out="", rcs=None):
+        self.check_mode = check_mode
+        self.params = {}
+        self.calls = []
+        self.dpkg_out = dpkg_out
+        self.rcs = rcs or {}
+
+    def get_bin_path(self, name, required=False):
+        return "/usr/bin/" + name
+
+    def run_command(self, argv, environ_update=None):
+        self.calls.append((list(argv), dict(environ_update or {})))
+        tool = os.path.basename(argv[0])
+        if tool == "dpkg-query":
+            return 1 if "not-installed" in self.dpkg_out else 0, self.dpkg_out, ""
+        verb = "update" if "update" in argv else "install"
+        return self.rcs.get(verb, 0), "", "E: %s broke" % verb if self.rcs.get(verb) else ""
+
+    def fail_json(self, **kwargs):
+        raise RuntimeError(kwargs)
+
+
+def test_parse_status():
+    out = "libpam-pwquality installed\nlibpam-google-authenticator not-installed\n"
+    assert _packages.parse_status(out) == {"libpam-pwquality": True, "libpam-google-authenticator": False}
+
+
+def test_installed_package_runs_no_apt(monkeypatch, tmp_path):
+    monkeypatch.setattr(_concern, "HOST_LOCK", str(tmp_path / "lock"))
+    module = FakeModule(dpkg_out="libpam-pwquality installed\n")
+    concern = _concern.Concern(module, "password_policy", {"PWD-001": "x"})
+    assert concern.install(["libpam-pwquality"]) == []
+    assert [os.path.basename(c[0][0]) for c in module.calls] == ["dpkg-query"]
+    assert concern.installed == []
+
+
+def test_missing_package_is_installed_and_the_run_says_so(monkeypatch, tmp_path):
+    monkeypatch.setattr(_concern, "HOST_LOCK", str(tmp_path / "lock"))
+    monkeypatch.setattr(_packages, "lists_age", lambda: 10)
+    module = FakeModule(dpkg_out="")  # dpkg does not know it at all
+    concern = _concern.Concern(module, "mfa", {"MFA-001": "x"})
+    assert concern.install(["libpam-google-authenticator"], cache_valid_time=3600) == ["libpam-google-authenticator"]
+    argv, env = module.calls[-1]
+    assert argv[0].endswith("apt-get") and argv[-2:] == ["install", "libpam-google-authenticator"]
+    assert env["DEBIAN_FRONTEND"] == "noninteractive" and "DPkg::Lock::Timeout=300" in argv
+    assert not any("update" in c[0] for c in module.calls)  # lists fresh enough
+    result = {}
+
+    def exit_json(**kwargs):
+        result.update(kwargs)
+    module.exit_json = exit_json
+    module._diff = False
+    concern.exit([], changed=False)
+    assert result["changed"] and result["packages_installed"] == ["libpam-google-authenticator"]
+
+
+def test_stale_lists_are_updated_first(monkeypatch, tmp_path):
+    monkeypatch.setattr(_concern, "HOST_LOCK", str(tmp_path / "lock"))
+    monkeypatch.setattr(_packages, "lists_age", lambda: None)
+    module = FakeModule(dpkg_out="libpam-pwquality not-installed\n")
+    _concern.Concern(module, "password_policy", {}).install(["libpam-pwquality"], cache_valid_time=3600)
+    verbs = [c[0][-1] if "update" in c[0] else c[0][-2] for c in module.calls[1:]]
+    assert verbs == ["update", "install"]
+
+
+def test_check_mode_never_asks_apt_or_dpkg():
+    module = FakeModule(check_mode=True)
+    assert _concern.Concern(module, "password_policy", {}).install(["libpam-pwquality"]) == []
+    assert module.calls == []
+
+
+def test_a_failed_install_refuses_with_apt_s_words(monkeypatch, tmp_path):
+    monkeypatch.setattr(_concern, "HOST_LOCK", str(tmp_path / "lock"))
+    monkeypatch.setattr(_packages, "lists_age", lambda: 10)
+    module = FakeModule(dpkg_out="", rcs={"install": 100})
+    with pytest.raises(RuntimeError) as failed:
+        _concern.Concern(module, "password_policy", {"PWD-001": "x"}).install(["libpam-pwquality"])
+    info = failed.value.args[0]
+    assert "apt-get install libpam-pwquality failed: E: install broke" in info["msg"]
+    assert [f["status"] for f in info["findings"]] == ["error"]
+
+
+def test_lists_age_reads_the_newest_list(tmp_path):
+    old = tmp_path / "deb_dists_bookworm_main_binary-amd64_Packages"
+    new = tmp_path / "deb_dists_bookworm_InRelease"
+    old.write_text("")
+    new.write_text("")
+    now = time.time()
+    os.utime(old, (now - 7200, now - 7200))
+    os.utime(new, (now - 60, now - 60))
+    assert 59 <= _packages.lists_age(now=now, lists=str(tmp_path)) <= 61
+    assert _packages.lists_age(lists=str(tmp_path / "none")) is None
