@@ -356,7 +356,7 @@ def random_password():
     """24 characters with every class; no word for dictcheck to find."""
     alphabet = string.ascii_letters + string.digits + "#%+,-.:=@_"
     while True:
-        candidate = "".join(secrets.choice(alphabet) for _ in range(24))
+        candidate = "".join(secrets.choice(alphabet) for dummy in range(24))
         if (any(c.islower() for c in candidate) and any(c.isupper() for c in candidate)
                 and any(c.isdigit() for c in candidate) and any(not c.isalnum() for c in candidate)):
             return candidate
@@ -565,6 +565,7 @@ def apply(module, concern, result, paths, texts, planned, stack, pre_edited, han
             file_diff(paths[p], texts.get(p), final_texts.get(p)) for p in sorted(stack)
             if final_texts.get(p) != texts.get(p)]
     return diffs
+
 
 if __name__ == "__main__":
     main()

@@ -288,7 +288,7 @@ def main():
             break_glass_methods=dict(type="list", elements="str", default=["password"], choices=["password", "publickey"]),
             banner_path=dict(type="path", default="/etc/issue.net"),
             banner_text=dict(type="str", default="Authorized use only. Activity on this system is logged and monitored.\n"
-                                                  "Report security incidents and suspicious activity to: {contact}\n"),
+                                                 "Report security incidents and suspicious activity to: {contact}\n"),
             contact=dict(type="str", default=""),
             x11_forwarding=dict(type="bool", default=False),
             allow_agent_forwarding=dict(type="bool", default=False),

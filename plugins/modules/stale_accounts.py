@@ -411,5 +411,6 @@ def main():
         result["msg"] = "some accounts could not be changed; see findings"
     concern.exit(findings, changed, diff, **result)
 
+
 if __name__ == "__main__":
     main()

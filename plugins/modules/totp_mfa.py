@@ -324,7 +324,7 @@ def access_accounts(concern, params, exemptions, members, use_nullok, connection
         acct = access.account(name, entry.pw_uid, groups, shell, access.shell_ok(shell), key=None, password=password,
                               need="any", role=role, home=entry.pw_dir, connections=conns)
         acct["at"] = dict((conn["addr"], {"kbdint": mfa.kbdint_ok(name in members, mfa.exempt_at(exemptions, name, conn["addr"]),
-                                                                    params["mode"], enrolled, use_nullok, password)})
+                                                                  params["mode"], enrolled, use_nullok, password)})
                           for conn in conns)
         accounts.append(acct)
     return accounts
@@ -635,7 +635,7 @@ def main():
     if pam_problems:
         findings.append(finding("MFA-001", FAIL if module.check_mode else ERROR, expected1, "; ".join(pam_problems),
                                 "libpam-google-authenticator %s" % ("installed" if totp_installed else
-                                                                     "not installed yet (the role installs it)")))
+                                                                    "not installed yet (the role installs it)")))
     for name, how in member_gaps:
         findings.append(finding("MFA-001", FAIL, expected1, how,
                                 "sshd -T -C user=%s on the composed configuration; another drop-in may win" % name,
