@@ -33,7 +33,7 @@ description:
   - Before an account is removed, its home directory, crontab and mail spool are archived
     to O(archive_dir) (mode 0600) and the archive path is given in the finding.
 author:
-  - Yoroi maintainers
+  - Yoroi maintainers (@yoroi)
 attributes:
   check_mode:
     support: full

@@ -51,7 +51,7 @@ description:
     the lockout guard is armed before the first write and its token returned, so the role
     confirms the change after a fresh login or lets the host restore it.
 author:
-  - Yoroi maintainers
+  - Yoroi maintainers (@yoroi)
 attributes:
   check_mode:
     support: full
