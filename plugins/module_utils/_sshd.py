@@ -27,6 +27,8 @@ import posixpath
 import re
 
 # The SSH access engine reads sshd -T the same way; its readers are the ones used here.
+# parse_effective is re-exported: the sshd_hardening module and its tests read it from here.
+# pylint: disable-next=unused-import
 from ansible_collections.yoroi.baseline.plugins.module_utils._access import (  # noqa: F401
     SSH_DIR,
     access_problems,
@@ -97,7 +99,6 @@ CONTROL_KEYS = {
     "SSH-012": ["AllowAgentForwarding", "AllowTcpForwarding"],
 }
 MANAGED_KEYS = [key for control in sorted(CONTROL_KEYS) for key in CONTROL_KEYS[control]]
-
 
 
 # --- parsing ---------------------------------------------------------------------------

@@ -38,7 +38,7 @@ description:
     preauth and authfail lines), so wrong passwords cannot lock them; each gets a C(PWD-007)
     finding with status C(skipped) naming the exemption.
 author:
-  - Yoroi maintainers
+  - Yoroi maintainers (@yoroi)
 attributes:
   check_mode:
     support: full
@@ -52,21 +52,54 @@ extends_documentation_fragment:
   - yoroi.baseline.concern.guard
   - yoroi.baseline.concern.packages
 options:
-  minlen: {description: pwquality minimum length (C(PWD-002)), 8 to 128., type: int, default: 14}
-  minclass: {description: pwquality minimum number of character classes (C(PWD-003)), 0 to 4., type: int, default: 3}
-  dictcheck: {description: Check new passwords against the cracklib dictionary (C(PWD-004))., type: bool, default: true}
-  enforce_for_root: {description: Apply pwquality and pwhistory to root's password changes too (C(PWD-005))., type: bool, default: true}
-  retry: {description: Prompts pam_pwquality gives before failing, 1 to 10., type: int, default: 3}
-  remember: {description: Previous passwords pam_pwhistory refuses (C(PWD-006)), 1 to 400., type: int, default: 24}
-  faillock_deny: {description: Failed logins before pam_faillock locks the account (C(PWD-007)), 1 to 100., type: int, default: 5}
+  minlen:
+    description: pwquality minimum length (C(PWD-002)), 8 to 128.
+    type: int
+    default: 14
+  minclass:
+    description: pwquality minimum number of character classes (C(PWD-003)), 0 to 4.
+    type: int
+    default: 3
+  dictcheck:
+    description: Check new passwords against the cracklib dictionary (C(PWD-004)).
+    type: bool
+    default: true
+  enforce_for_root:
+    description: Apply pwquality and pwhistory to root's password changes too (C(PWD-005)).
+    type: bool
+    default: true
+  retry:
+    description: Prompts pam_pwquality gives before failing, 1 to 10.
+    type: int
+    default: 3
+  remember:
+    description: Previous passwords pam_pwhistory refuses (C(PWD-006)), 1 to 400.
+    type: int
+    default: 24
+  faillock_deny:
+    description: Failed logins before pam_faillock locks the account (C(PWD-007)), 1 to 100.
+    type: int
+    default: 5
   faillock_unlock_time:
     description: Seconds a locked account stays locked (C(PWD-008)); 0 means until an admin runs C(faillock --reset). 0 to 604800.
     type: int
     default: 900
-  faillock_fail_interval: {description: Seconds within which failures are counted, 1 to 604800., type: int, default: 900}
-  pass_max_days: {description: login.defs C(PASS_MAX_DAYS) (C(PWD-009)), 1 to 99999., type: int, default: 365}
-  pass_min_days: {description: login.defs C(PASS_MIN_DAYS) (C(PWD-010)), below O(pass_max_days)., type: int, default: 1}
-  pass_warn_age: {description: login.defs C(PASS_WARN_AGE) (C(PWD-011)), below O(pass_max_days)., type: int, default: 7}
+  faillock_fail_interval:
+    description: Seconds within which failures are counted, 1 to 604800.
+    type: int
+    default: 900
+  pass_max_days:
+    description: login.defs C(PASS_MAX_DAYS) (C(PWD-009)), 1 to 99999.
+    type: int
+    default: 365
+  pass_min_days:
+    description: login.defs C(PASS_MIN_DAYS) (C(PWD-010)), below O(pass_max_days).
+    type: int
+    default: 1
+  pass_warn_age:
+    description: login.defs C(PASS_WARN_AGE) (C(PWD-011)), below O(pass_max_days).
+    type: int
+    default: 7
   encrypt_method:
     description: login.defs C(ENCRYPT_METHOD) and the pam_unix hash option (C(PWD-012)).
     type: str
@@ -357,7 +390,7 @@ def random_password():
     """24 characters with every class; no word for dictcheck to find."""
     alphabet = string.ascii_letters + string.digits + "#%+,-.:=@_"
     while True:
-        candidate = "".join(secrets.choice(alphabet) for _ in range(24))
+        candidate = "".join(secrets.choice(alphabet) for dummy in range(24))
         if (any(c.islower() for c in candidate) and any(c.isupper() for c in candidate)
                 and any(c.isdigit() for c in candidate) and any(not c.isalnum() for c in candidate)):
             return candidate
@@ -567,6 +600,7 @@ def apply(module, concern, result, paths, texts, planned, stack, pre_edited, han
             file_diff(paths[p], texts.get(p), final_texts.get(p)) for p in sorted(stack)
             if final_texts.get(p) != texts.get(p)]
     return diffs
+
 
 if __name__ == "__main__":
     main()

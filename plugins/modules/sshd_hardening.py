@@ -39,7 +39,7 @@ description:
     O(guard_timeout) seconds. Each write is validated with C(sshd -t); then C(systemctl reload)
     of O(service_name).
 author:
-  - Yoroi maintainers
+  - Yoroi maintainers (@yoroi)
 attributes:
   check_mode:
     support: full
@@ -64,14 +64,40 @@ options:
     description: Strong ciphers, most preferred first (C(SSH-006)); those C(ssh -Q cipher) lists are written.
     type: list
     elements: str
+    default:
+      - chacha20-poly1305@openssh.com
+      - aes256-gcm@openssh.com
+      - aes128-gcm@openssh.com
+      - aes256-ctr
+      - aes192-ctr
+      - aes128-ctr
   macs:
     description: Strong MACs, most preferred first (C(SSH-007)).
     type: list
     elements: str
+    default:
+      - hmac-sha2-512-etm@openssh.com
+      - hmac-sha2-256-etm@openssh.com
+      - umac-128-etm@openssh.com
+      - hmac-sha2-512
+      - hmac-sha2-256
   kex_algorithms:
     description: Strong key exchange algorithms, most preferred first (C(SSH-008)).
     type: list
     elements: str
+    default:
+      - mlkem768x25519-sha256
+      - sntrup761x25519-sha512
+      - sntrup761x25519-sha512@openssh.com
+      - curve25519-sha256
+      - curve25519-sha256@libssh.org
+      - ecdh-sha2-nistp521
+      - ecdh-sha2-nistp384
+      - ecdh-sha2-nistp256
+      - diffie-hellman-group18-sha512
+      - diffie-hellman-group16-sha512
+      - diffie-hellman-group-exchange-sha256
+      - diffie-hellman-group14-sha256
   allow_groups:
     description: AllowGroups (C(SSH-009)); created when missing. Empty leaves AllowGroups unset (and C(SSH-009) failing).
     type: list
@@ -169,8 +195,15 @@ algorithms:
   description: The Ciphers, MACs and KexAlgorithms written (the supported strong ones).
   returned: always
   type: dict
-main_config_note: {description: What was wrong with the main file's Include, or empty., returned: always, type: str}
-group_changes: {description: Groups created and accounts added, as lines., returned: always, type: list, elements: str}
+main_config_note:
+  description: What was wrong with the main file's Include, or empty.
+  returned: always
+  type: str
+group_changes:
+  description: Groups created and accounts added, as lines.
+  returned: always
+  type: list
+  elements: str
 precheck: {description: The accounts checked with C(sshd -T -C) and the problems found., returned: always, type: dict}
 """
 
@@ -288,7 +321,7 @@ def main():
             break_glass_methods=dict(type="list", elements="str", default=["password"], choices=["password", "publickey"]),
             banner_path=dict(type="path", default="/etc/issue.net"),
             banner_text=dict(type="str", default="Authorized use only. Activity on this system is logged and monitored.\n"
-                                                  "Report security incidents and suspicious activity to: {contact}\n"),
+                                                 "Report security incidents and suspicious activity to: {contact}\n"),
             contact=dict(type="str", default=""),
             x11_forwarding=dict(type="bool", default=False),
             allow_agent_forwarding=dict(type="bool", default=False),

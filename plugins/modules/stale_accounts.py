@@ -33,7 +33,7 @@ description:
   - Before an account is removed, its home directory, crontab and mail spool are archived
     to O(archive_dir) (mode 0600) and the archive path is given in the finding.
 author:
-  - Yoroi maintainers
+  - Yoroi maintainers (@yoroi)
 attributes:
   check_mode:
     support: full
@@ -410,6 +410,7 @@ def main():
     if any(f["status"] == acc.ERROR for f in findings):
         result["msg"] = "some accounts could not be changed; see findings"
     concern.exit(findings, changed, diff, **result)
+
 
 if __name__ == "__main__":
     main()

@@ -51,7 +51,7 @@ description:
     the lockout guard is armed before the first write and its token returned, so the role
     confirms the change after a fresh login or lets the host restore it.
 author:
-  - Yoroi maintainers
+  - Yoroi maintainers (@yoroi)
 attributes:
   check_mode:
     support: full
@@ -325,7 +325,7 @@ def access_accounts(concern, params, exemptions, members, use_nullok, connection
         acct = access.account(name, entry.pw_uid, groups, shell, access.shell_ok(shell), key=None, password=password,
                               need="any", role=role, home=entry.pw_dir, connections=conns)
         acct["at"] = dict((conn["addr"], {"kbdint": mfa.kbdint_ok(name in members, mfa.exempt_at(exemptions, name, conn["addr"]),
-                                                                    params["mode"], enrolled, use_nullok, password)})
+                                                                  params["mode"], enrolled, use_nullok, password)})
                           for conn in conns)
         accounts.append(acct)
     return accounts
@@ -637,7 +637,7 @@ def main():
     if pam_problems:
         findings.append(finding("MFA-001", FAIL if module.check_mode else ERROR, expected1, "; ".join(pam_problems),
                                 "libpam-google-authenticator %s" % ("installed" if totp_installed else
-                                                                     "not installed yet (installed when applying)")))
+                                                                    "not installed yet (installed when applying)")))
     for name, how in member_gaps:
         findings.append(finding("MFA-001", FAIL, expected1, how,
                                 "sshd -T -C user=%s on the composed configuration; another drop-in may win" % name,

@@ -304,7 +304,7 @@ def check_faillock(host, ssh: SSHTarget, user: str = "alice", deny: int = BASELI
     host.run("faillock --user %s --reset", user)
     try:
         assert password_login(ssh, user, password), "%s cannot log in before the test" % user
-        for _ in range(deny):
+        for dummy in range(deny):
             assert not password_login(ssh, user, password + "-wrong")
         assert not password_login(ssh, user, password), \
             "%s still logs in with the right password after %d failed logins" % (user, deny)
@@ -329,7 +329,7 @@ def check_faillock_spares_breakglass(host, ssh: SSHTarget, breakglass: str = "br
     for name in (breakglass, user):
         host.run("faillock --user %s --reset", name)
     try:
-        for _ in range(deny + 1):
+        for dummy in range(deny + 1):
             assert not password_login(ssh, breakglass, PASSWORDS[breakglass] + "-wrong")
         # the tally, not only the next login: a short unlock_time could end a lock early
         tally = host.run("faillock --user %s", breakglass).stdout
@@ -338,7 +338,7 @@ def check_faillock_spares_breakglass(host, ssh: SSHTarget, breakglass: str = "br
             len(counted), breakglass, tally)
         assert password_login(ssh, breakglass, PASSWORDS[breakglass]), \
             "break-glass account %s is locked out after %d wrong passwords" % (breakglass, deny + 1)
-        for _ in range(deny):
+        for dummy in range(deny):
             assert not password_login(ssh, user, PASSWORDS[user] + "-wrong")
         assert not password_login(ssh, user, PASSWORDS[user]), \
             "%s still logs in with the right password after %d failed logins" % (user, deny)

@@ -92,7 +92,7 @@ def test_check_fails_on_unhardened_host(name, unhardened):
 
 @pytest.mark.parametrize("name", CHECKS)
 def test_check_passes_after_apply(name, hardened, removal):
-    check, _ = CHECKS[name]
+    check = CHECKS[name][0]
     check(removal if name in ON_REMOVAL_HOST else hardened)
 
 

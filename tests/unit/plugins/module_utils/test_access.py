@@ -66,7 +66,7 @@ def test_allow_groups_cuts_an_account_outside_the_groups_from_every_address():
 
 def test_need_any_is_satisfied_by_one_address_and_every_is_not():
     candidate = Candidate({"10.0.0.1": BASE, "192.0.2.9": BASE.replace("authenticationmethods any",
-                                                                         "authenticationmethods password")})
+                                                                       "authenticationmethods password")})
     conns = [{"addr": "10.0.0.1"}, {"addr": "192.0.2.9"}]
     every = access.account("yoroi", 1005, {"yoroi"}, key=True, need="every")
     anyone = access.account("breakglass", 1000, {"breakglass"}, key=True, need="any")

@@ -1,7 +1,5 @@
 """Pure logic of the stale_accounts module: parsing and deciding, no system access."""
 
-import struct
-
 import pytest
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts as acc
@@ -103,7 +101,7 @@ def classify(accounts, logins):
 
 def test_classify_finds_each_kind_once(accounts):
     logins = {"alice": (NOW - 2 * DAY, "x"), "bob": (NOW - 400 * DAY, "x"), "yoroi": (NOW, "x")}
-    found = {(kind, a.name) for kind, a, _ in classify(accounts, logins)}
+    found = {(kind, a.name) for kind, a, dummy in classify(accounts, logins)}
     assert found == {
         ("stale", "bob"),
         ("never_used", "carol"),
@@ -115,13 +113,13 @@ def test_classify_finds_each_kind_once(accounts):
 
 def test_login_exactly_at_the_limit_is_not_stale(accounts):
     logins = {"alice": (NOW - 90 * DAY, "x"), "bob": (NOW - 90 * DAY - 1, "x")}
-    kinds = {(k, a.name) for k, a, _ in classify(accounts, logins)}
+    kinds = {(k, a.name) for k, a, dummy in classify(accounts, logins)}
     assert ("stale", "alice") not in kinds
     assert ("stale", "bob") in kinds
 
 
 def test_sync_shell_and_nologin_are_not_login_shells(accounts):
-    kinds = {(k, a.name) for k, a, _ in classify(accounts, {})}
+    kinds = {(k, a.name) for k, a, dummy in classify(accounts, {})}
     assert ("system_shell", "sync") not in kinds
     assert ("system_shell", "daemon") not in kinds
     assert ("system_shell", "root") not in kinds
@@ -132,7 +130,7 @@ def test_plan_protects_skips_and_passes_disabled(accounts):
     by_name["carol"].expire = 1  # already expired long ago
     offences = classify(accounts, {"bob": (NOW - 400 * DAY, "x")})
     decisions = acc.plan(offences, dict(acc.DEFAULT_POLICY), {"root", "toor"}, NOW)
-    status = {(k, a.name): (action, s) for k, a, _, action, s in decisions}
+    status = {(k, a.name): (action, s) for k, a, dummy, action, s in decisions}
     assert status[("stale", "bob")] == ("lock", acc.FAIL)
     assert status[("never_used", "carol")] == ("none", acc.PASS)
     assert status[("extra_uid0", "toor")] == ("none", acc.SKIPPED)
@@ -144,7 +142,7 @@ def test_remove_policy_does_not_accept_a_disabled_account(accounts):
     offences = classify(accounts, {})
     policy = dict(acc.DEFAULT_POLICY, never_used="remove")
     decisions = acc.plan(offences, policy, {"root"}, NOW)
-    assert [(action, s) for k, a, _, action, s in decisions if a.name == "carol"] == [("remove", acc.FAIL)]
+    assert [(action, s) for k, a, dummy, action, s in decisions if a.name == "carol"] == [("remove", acc.FAIL)]
 
 
 def test_commands_lock_both_password_and_account():
@@ -160,7 +158,7 @@ def test_findings_cover_every_control(accounts):
     check = acc.build_findings(decisions, {}, True, 90, 5, TODAY)
     assert {f["control"] for f in check} == set(acc.CONTROLS.values())
     assert all(f["status"] == acc.FAIL for f in check if f.get("subject"))
-    outcomes = {(k, a.name): (True, "done") for k, a, _, _, _ in decisions}
+    outcomes = {(k, a.name): (True, "done") for k, a, *dummy in decisions}
     applied = acc.build_findings(decisions, outcomes, False, 90, 5, TODAY)
     assert all(f["status"] == acc.FIXED for f in applied if f.get("subject"))
 
@@ -168,7 +166,7 @@ def test_findings_cover_every_control(accounts):
 def test_failed_action_is_an_error_not_a_fix(accounts):
     offences = classify(accounts, {"alice": (NOW, "x"), "bob": (NOW - 400 * DAY, "x"), "yoroi": (NOW, "x")})
     decisions = acc.plan(offences, dict(acc.DEFAULT_POLICY), {"root"}, NOW)
-    outcomes = {(k, a.name): (False, "usermod failed") for k, a, _, _, _ in decisions}
+    outcomes = {(k, a.name): (False, "usermod failed") for k, a, *dummy in decisions}
     applied = acc.build_findings(decisions, outcomes, False, 90, 5, TODAY)
     assert {f["status"] for f in applied if f.get("subject")} == {acc.ERROR}
 

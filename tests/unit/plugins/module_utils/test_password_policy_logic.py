@@ -160,8 +160,18 @@ def test_hashing_control_checks_login_defs_and_pam_unix(pam_unix_args, method, o
     assert pp.evaluate(texts, PARAMS, [], False)["PWD-012"][0] is ok
 
 
-PASSWD = "root:x:0:0::/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\nansible:x:1001:1001::/home/ansible:/bin/bash\nlocked:x:1002:1002::/home/l:/bin/bash\nok:x:1003:1003::/home/ok:/bin/bash\ndaemon:x:1:1::/:/usr/sbin/nologin\n"
-SHADOW = "root:$y$x:20000:0:99999:7:::\nalice:$y$a:20000:0:99999:7:::\nansible:$y$b:20000:0:99999:7:::\nlocked:!:20000:0:99999:7:::\nok:$y$c:20000:1:365:7:::\ndaemon:*:20000:0:99999:7:::\n"
+PASSWD = ("root:x:0:0::/root:/bin/bash\n"
+          "alice:x:1000:1000::/home/alice:/bin/bash\n"
+          "ansible:x:1001:1001::/home/ansible:/bin/bash\n"
+          "locked:x:1002:1002::/home/l:/bin/bash\n"
+          "ok:x:1003:1003::/home/ok:/bin/bash\n"
+          "daemon:x:1:1::/:/usr/sbin/nologin\n")
+SHADOW = ("root:$y$x:20000:0:99999:7:::\n"
+          "alice:$y$a:20000:0:99999:7:::\n"
+          "ansible:$y$b:20000:0:99999:7:::\n"
+          "locked:!:20000:0:99999:7:::\n"
+          "ok:$y$c:20000:1:365:7:::\n"
+          "daemon:*:20000:0:99999:7:::\n")
 
 
 def test_aging_skips_protected_accounts_and_ignores_locked_ones():

@@ -220,7 +220,7 @@ def test_findings_statuses_through_a_run():
     again = {f["control"]: f for f in sshd.control_findings(done, done, False, False, "sshd -T")}
     assert set(f["status"] for f in again.values()) == {"pass"}
     overridden = {f["control"]: f for f in sshd.control_findings(stock, stock, False, True, "sshd -T",
-                                                                   {"SSH-011": ["moved the Include"]})}
+                                                                 {"SSH-011": ["moved the Include"]})}
     assert overridden["SSH-011"]["status"] == "fail" and "moved the Include" in overridden["SSH-011"]["evidence"]
 
 

@@ -23,7 +23,7 @@ def host(tmp_path, monkeypatch):
     def run_command(self, argv, environ_update=None, **kwargs):
         calls.append(list(argv))
         if argv[0] == "/bin/sh":
-            proc = subprocess.run(argv, capture_output=True, text=True,
+            proc = subprocess.run(argv, capture_output=True, text=True, check=False,
                                   env=dict(os.environ, PATH="%s:%s" % (shim, os.environ["PATH"])))
             return proc.returncode, proc.stdout, proc.stderr
         return 0, "", ""

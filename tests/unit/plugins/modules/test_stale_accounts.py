@@ -163,7 +163,7 @@ def test_apply_then_second_run_changes_nothing(host, run_module):
 
 
 def test_protected_accounts_are_skipped_and_untouched(host, run_module):
-    result, _ = run_module(stale_accounts, args(host, break_glass_accounts=["carol"], protected_accounts=["toor"]))
+    result = run_module(stale_accounts, args(host, break_glass_accounts=["carol"], protected_accounts=["toor"]))[0]
     found = by_subject(result)
     assert found[("ACC-002", "carol")]["status"] == "skipped"
     assert found[("ACC-004", "toor")]["status"] == "skipped"
@@ -174,7 +174,7 @@ def test_protected_accounts_are_skipped_and_untouched(host, run_module):
 
 def test_sudo_user_is_protected(host, run_module, monkeypatch):
     monkeypatch.setenv("SUDO_USER", "bob")
-    result, _ = run_module(stale_accounts, args(host, automation_account=None))
+    result = run_module(stale_accounts, args(host, automation_account=None))[0]
     assert by_subject(result)[("ACC-001", "bob")]["status"] == "skipped"
 
 
@@ -196,7 +196,7 @@ def test_remove_archives_home_and_crontab_first(host, run_module):
 
 def test_report_policy_leaves_drift_and_changes_nothing(host, run_module):
     policy = {kind: "report" for kind in acc.ACTIONS}
-    result, _ = run_module(stale_accounts, args(host, policy=policy))
+    result = run_module(stale_accounts, args(host, policy=policy))[0]
     assert result["changed"] is False
     assert by_subject(result)[("ACC-001", "bob")]["status"] == "fail"
     assert not (host / "calls").exists()
