@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark: audit and apply of the whole baseline on N lab hosts.
 
 Starts a lab of N hosts, then times `yoroi audit`, `yoroi apply` and a second
@@ -208,7 +207,7 @@ def main() -> int:
         try:
             for label in runs:
                 repeat = args.repeat if label.startswith("audit") else 1
-                for _ in range(repeat):
+                for dummy in range(repeat):
                     argv = yoroi + commands[label] + ["-i", inventory, "-o", "json", "-q", "-f", str(args.forks)]
                     host_cpu = hosts_cpu(ids)
                     elapsed, cpu, peak, document, profile = timed_run(argv, env)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """`yoroi` as the benchmark runs it: the very CLI, plus a record of the runner's events.
 
     YOROI_BENCH_PROFILE=/tmp/p.json python bench/profiled_yoroi.py audit -i INV -o json

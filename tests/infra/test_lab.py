@@ -29,7 +29,7 @@ def sh(container: str, command: str, check: bool = True) -> str:
 
 
 def ssh(lab, host, *command: str) -> subprocess.CompletedProcess:
-    return subprocess.run(lab.ssh_argv(host, *command), capture_output=True, text=True, timeout=60)
+    return subprocess.run(lab.ssh_argv(host, *command), capture_output=True, text=True, timeout=60, check=False)
 
 
 def password_login(host, user: str, password: str) -> subprocess.CompletedProcess:
@@ -39,7 +39,7 @@ def password_login(host, user: str, password: str) -> subprocess.CompletedProces
          "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
          "-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password",
          "-o", "LogLevel=ERROR", f"{user}@127.0.0.1", "id -un"],
-        capture_output=True, text=True, timeout=60, env={**os.environ, "SSHPASS": password},
+        capture_output=True, text=True, timeout=60, env={**os.environ, "SSHPASS": password}, check=False,
     )
 
 
@@ -87,7 +87,7 @@ def test_inventory_works_with_ansible(lab_bookworm, tmp_path):
         [ansible, "-i", str(lab_bookworm.inventory_path), "lab", "-m", "command", "-a", "id -u"],
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_NOCOLOR": "1"},
-        cwd=tmp_path,
+        cwd=tmp_path, check=False,
     )
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"{lab_bookworm.hosts[0].name} | CHANGED | rc=0 >>\n0" in res.stdout
@@ -214,8 +214,7 @@ def test_down_removes_exactly_what_up_created(lab_state_dir, unique_lab_name):
     assert yoroi_lab.status(name) is None
 
 
-def test_a_host_whose_port_was_taken_comes_up_on_another(lab_state_dir, unique_lab_name,
-                                                          monkeypatch):
+def test_a_host_whose_port_was_taken_comes_up_on_another(lab_state_dir, unique_lab_name, monkeypatch):
     """The port chosen for a host is taken before podman binds it (another program got
     there first): real podman fails with 'address already in use', and the host is
     started again on another port instead of the lab being torn down."""

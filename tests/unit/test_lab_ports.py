@@ -22,7 +22,7 @@ def test_free_port_is_not_listened_on_and_not_taken():
         held = busy.getsockname()[1]
         taken = {held}
         ports = set()
-        for _ in range(20):
+        for dummy in range(20):
             port = hosts.free_port(taken)
             assert port not in taken
             taken.add(port)

@@ -67,9 +67,9 @@ def test_sqlite_rows_match_real_schemas():
         seed.wtmpdb_rows(NOW),
     )
     ll = dict(con.execute("SELECT Name, Time FROM Lastlog2"))
-    assert ll == {u: t for u, (t, _, _) in seed.latest_sessions(NOW).items()}
+    assert ll == {u: session[0] for u, session in seed.latest_sessions(NOW).items()}
     rows = con.execute("SELECT Type, User, Login, Logout FROM wtmp").fetchall()
-    assert all(t == 3 and logout > login for t, _, login, logout in rows)
+    assert all(row[0] == 3 and row[3] > row[2] for row in rows)
     assert max(r[2] for r in rows if r[1] == "alice") == ll["alice"] * 10**6  # microseconds
 
 

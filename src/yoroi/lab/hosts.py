@@ -186,7 +186,7 @@ def free_port(taken: set[int], address: str = "127.0.0.1") -> int:
     and the container then fails with "address already in use"; a port the kernel
     just handed out to a bound socket is free at that moment.
     """
-    for _ in range(100):
+    for dummy in range(100):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
             probe.bind((address, 0))
             port = probe.getsockname()[1]
@@ -207,7 +207,7 @@ def start_with_free_port(host: LabHost, start, taken: set[int], attempts: int = 
     when that one was taken meanwhile; returns the port. ``remove(host)`` clears a
     container left behind by a failed start. Other failures are raised at once."""
     last: BaseException | None = None
-    for _ in range(attempts):
+    for dummy in range(attempts):
         with _PORT_LOCK:
             port = free_port(taken)
             taken.add(port)
@@ -275,7 +275,7 @@ def _wait_ssh(lab: Lab, host: LabHost, timeout: float) -> None:
     while time.monotonic() < deadline:
         try:
             proc = subprocess.run(lab.ssh_argv(host, "true"), capture_output=True, text=True,
-                                  timeout=30)
+                                  timeout=30, check=False)
         except subprocess.TimeoutExpired:
             last = "ssh did not answer in 30s"
             continue

@@ -166,7 +166,7 @@ def build_image(
             proc = subprocess.run(
                 debootstrap_argv(release, target, mirrors.archive),
                 capture_output=True,
-                text=True,
+                text=True, check=False,
             )
             if proc.returncode != 0:
                 raise RuntimeError(

@@ -67,7 +67,7 @@ def podman(
         stdin=stdin if input is None else None,
         capture_output=True,
         env=podman_env(),
-        timeout=timeout,
+        timeout=timeout, check=False,
     )
     out = proc.stdout.decode(errors="replace")
     err = proc.stderr.decode(errors="replace")

@@ -219,7 +219,9 @@ def encode_utmp(
 
 def decode_utmp(data: bytes) -> dict:
     f = struct.unpack(UTMP_FORMAT, data[:UTMP_SIZE])
-    s = lambda b: b.rstrip(b"\0").decode(errors="replace")  # noqa: E731
+
+    def s(raw):
+        return raw.rstrip(b"\0").decode(errors="replace")
     return {
         "type": f[0], "pid": f[2], "line": s(f[3]), "id": s(f[4]), "user": s(f[5]),
         "host": s(f[6]), "tv_sec": f[10], "tv_usec": f[11],
@@ -249,7 +251,7 @@ def latest_sessions(now: float, sessions=SESSIONS) -> dict[str, tuple[int, str, 
     """user -> (login time, tty, host) of the most recent seeded session."""
     latest: dict[str, tuple[int, str, str]] = {}
     for user, days, minutes, tty, host in sessions:
-        login, _ = session_times(now, days, minutes)
+        login = session_times(now, days, minutes)[0]
         if user not in latest or login > latest[user][0]:
             latest[user] = (login, tty, host)
     return latest
@@ -276,7 +278,7 @@ def lastlog2_rows(now: float, sessions=SESSIONS) -> list[tuple]:
 
 
 def _run(*argv: str, input: str | None = None) -> str:
-    proc = subprocess.run(argv, input=input, capture_output=True, text=True)
+    proc = subprocess.run(argv, input=input, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed ({proc.returncode}): {proc.stderr.strip()}")
     return proc.stdout
@@ -324,7 +326,7 @@ def create_accounts(pubkey: str, now: float) -> None:
     _useradd("toor", "-o", "-u", "0", "-g", "0", "-M", "-d", "/root", "-s", "/bin/bash",
              "-c", "toor")
     _useradd("yoroi", "-m", "-s", "/bin/bash", "-c", "Yoroi automation")
-    if subprocess.run(["getent", "group", "mfa-users"], capture_output=True).returncode != 0:
+    if subprocess.run(["getent", "group", "mfa-users"], capture_output=True, check=False).returncode != 0:
         _run("groupadd", "mfa-users")
 
     _run("chpasswd", input="".join(f"{u}:{p}\n" for u, p in PASSWORDS.items()))
@@ -455,7 +457,7 @@ def main(config: dict) -> dict:
         "now": int(now),
         "uids": {u: pwd.getpwnam(u).pw_uid for u in
                  ("yoroi", "breakglass", "alice", "bob", "carol", "dave", "toor", "backupsvc")},
-        "last_login": {u: t for u, (t, _, _) in latest_sessions(now).items()},
+        "last_login": {u: session[0] for u, session in latest_sessions(now).items()},
     }
     return result
 
