@@ -60,11 +60,11 @@ options:
     elements: str
     default: [root, sudo, wheel, adm, shadow, disk, staff, docker, lxd, incus-admin, libvirt]
   approved_privileged:
-    description: The approved members of each privileged group, C({group: [account, ...]}).
+    description: "The approved members of each privileged group, C({group: [account, ...]})."
     type: dict
     default: {}
   approved_keys:
-    description: The approved SSH keys of each account, C({account: [SHA256:..., ...]}).
+    description: "The approved SSH keys of each account, C({account: [SHA256:..., ...]})."
     type: dict
     default: {}
   min_rsa_bits:
@@ -113,23 +113,12 @@ EXAMPLES = r"""
 RETURN = r"""
 findings:
   description:
-    - One finding per control (and per subject where a control is about one account or
-      file) - C(control), C(status) (pass, fail, fixed, error, skipped), C(expected),
-      C(actual), C(evidence), C(subject). A refused run has an C(error) finding for every
-      control of the module.
+    - One finding per control, and per subject (an account, a sudoers line, a key, a file) -
+      C(control), C(status), C(expected), C(actual), C(evidence), C(subject). The review never
+      changes the host, so no finding is C(fixed) and there is no C(guard_token).
   returned: always
   type: list
   elements: dict
-guard_token:
-  description: The lockout guard armed for this change; confirm it after a fresh login.
-  returned: when something changed (not in check mode) and O(guard_timeout) is not 0
-  type: str
-guard:
-  description:
-    - The armed guard - C(token), C(unit) (its transient timer), C(dir) (its backups),
-      C(timeout) and C(change) (what changed); the C(yoroi.baseline.lockout_guard) role reads it.
-  returned: with guard_token
-  type: dict
 walk:
   description: What the walk covered - C(entries) seen, C(roots) walked, C(other_filesystems) not entered.
   returned: always

@@ -201,3 +201,34 @@ def test_module_refuses_a_zero_bound(host, run_module):
     result, failed = run_module(access_review, dict(host[2], max_reported=0), check_mode=False)
     assert failed and "max_reported" in result["msg"]
     assert stat.S_ISDIR(os.stat(str(host[0])).st_mode)
+
+
+def test_documentation_parses_and_lists_every_option():
+    import yaml
+
+    from ansible.module_utils import basic
+
+    doc = yaml.safe_load(access_review.DOCUMENTATION)
+    assert "yoroi.baseline.concern" in doc["extends_documentation_fragment"]
+    assert set(yaml.safe_load(access_review.RETURN)) == {"findings", "walk"}
+    assert sorted(doc["attributes"]) == ["check_mode", "diff_mode"]
+    captured = {}
+
+    class Capture(Exception):
+        pass
+
+    def fake_init(self, argument_spec, **kwargs):
+        captured.update(argument_spec)
+        raise Capture()
+
+    original = basic.AnsibleModule.__init__
+    basic.AnsibleModule.__init__ = fake_init
+    try:
+        with pytest.raises(Capture):
+            access_review.main()
+    finally:
+        basic.AnsibleModule.__init__ = original
+    shared = {"automation_account", "break_glass_accounts"}
+    assert set(doc["options"]) == set(captured) - shared
+    for name, option in doc["options"].items():
+        assert option.get("default") == captured[name].get("default"), name
