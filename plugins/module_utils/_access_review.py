@@ -284,9 +284,11 @@ def key_bits(blob):
     """(key type named inside the blob, bits) from the public key blob."""
     reader = _Reader(blob)
     kind = reader.string().decode("ascii", "replace")
-    base = kind.replace("-cert-v01@openssh.com", "").replace("@openssh.com", "")
     if kind.endswith("-cert-v01@openssh.com"):
-        reader.string()  # the certificate's nonce comes before the key
+        # authorized_keys trusts keys, and CAs through cert-authority; ssh-keygen would
+        # fingerprint the plain key inside, which this review does not rebuild
+        raise ValueError("a certificate (%s), not a key" % kind)
+    base = kind.replace("@openssh.com", "")
     if base == "ssh-rsa":
         reader.mpint_bits()  # e
         return kind, reader.mpint_bits()  # n
@@ -347,10 +349,9 @@ def parse_authorized_keys(text):
 def key_weakness(key, min_rsa_bits):
     """Why a key is weak, or None. DSA is 1024 bits by definition and OpenSSH dropped it;
     ECDSA on the NIST curves and Ed25519 pass (NIST SP 800-186)."""
-    base = key.type.replace("-cert-v01@openssh.com", "")
-    if base == "ssh-dss":
+    if key.type == "ssh-dss":
         return "DSA key (%d bits)" % key.bits
-    if base == "ssh-rsa" and key.bits < min_rsa_bits:
+    if key.type == "ssh-rsa" and key.bits < min_rsa_bits:
         return "RSA key of %d bits, below %d" % (key.bits, min_rsa_bits)
     return None
 

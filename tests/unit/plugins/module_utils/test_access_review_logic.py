@@ -177,6 +177,18 @@ def test_broken_and_mislabelled_lines_are_problems(keys):
     assert "the key inside is ssh-rsa" in review.parse_key_line("ssh-ed25519 %s x" % rsa[1]).problem
 
 
+def test_a_certificate_line_is_a_problem_not_a_key(keys, tmp_path):
+    ca, user = tmp_path / "ca", tmp_path / "user"
+    for path in (ca, user):
+        subprocess.run([KEYGEN, "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True, capture_output=True)
+    subprocess.run([KEYGEN, "-q", "-s", str(ca), "-I", "id", "-n", "alice", str(user) + ".pub"], check=True, capture_output=True)
+    cert = (tmp_path / "user-cert.pub").read_text().strip()
+    key = review.parse_key_line(cert, 1)
+    assert key.type == "ssh-ed25519-cert-v01@openssh.com" and "a certificate" in key.problem
+    findings = review.key_findings([("alice", "/home/alice/.ssh/authorized_keys", [key], None)], {}, 2048, False)
+    assert [(f["control"], f["status"]) for f in findings] == [("ACR-004", "skipped"), ("ACR-005", "pass")]
+
+
 def test_weak_keys_fail_even_when_approved(keys):
     holdings = [("alice", "/home/alice/.ssh/authorized_keys",
                  [review.parse_key_line(keys[k][0], i) for i, k in enumerate(sorted(keys), 1)], None)]
