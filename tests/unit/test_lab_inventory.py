@@ -1,6 +1,7 @@
 """Inventory rendering, lab.json round trip, state dir, naming (no podman)."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,22 @@ def test_inventory_yaml(tmp_path):
         "yoroi_lab_container": "yoroi-lab-demo-2",
         "yoroi_lab_release": "bookworm",
     }
+
+
+def test_inventory_approves_the_lab_key_for_the_access_review(tmp_path):
+    lab = _lab(tmp_path)
+    assert "yoroi_access_review_approved_keys" not in inv_vars(lab)  # no key made yet
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True, capture_output=True)
+    listed = subprocess.run(["ssh-keygen", "-lf", str(key) + ".pub"], check=True, capture_output=True, text=True).stdout.split()[1]
+    group = inv_vars(lab)
+    assert group["yoroi_access_review_approved_keys"] == {"yoroi": [listed]}
+    assert "yoroi ALL=(ALL:ALL) NOPASSWD:ALL" in group["yoroi_access_review_approved_sudoers"]
+    assert group["yoroi_access_review_approved_privileged"] == {"sudo": ["breakglass"]}
+
+
+def inv_vars(lab):
+    return yaml.safe_load(hosts.render_inventory(lab))["all"]["children"]["lab"]["vars"]
 
 
 def test_lab_json_roundtrip(tmp_path):

@@ -8,6 +8,8 @@ before each resource is created, so a failed ``up`` can still be cleaned.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import shutil
 import socket
@@ -138,6 +140,15 @@ def _yaml_str(value: str) -> str:
     return json.dumps(str(value))
 
 
+def _key_fingerprint(public_key: Path) -> str | None:
+    """``SHA256:...`` of an OpenSSH public key file, as ``ssh-keygen -lf`` prints it."""
+    try:
+        blob = base64.b64decode(public_key.read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode("ascii").rstrip("=")
+
+
 def render_inventory(lab: Lab) -> str:
     """Ansible YAML inventory: group ``lab`` with one entry per host."""
     lines = [
@@ -152,8 +163,17 @@ def render_inventory(lab: Lab) -> str:
         "        yoroi_site_contact: lab security desk, security@lab.example",
         "        # the access review decided alice, the one active user, keeps SSH",
         "        yoroi_ssh_allow_group_members: [alice]",
-        "      hosts:",
+        # what a lab host grants on purpose: the access review reports anything else
+        "        yoroi_access_review_approved_sudoers:",
+        "          - root ALL=(ALL:ALL) ALL",
+        "          - \"%sudo ALL=(ALL:ALL) ALL\"",
+        f"          - {SSH_USER} ALL=(ALL:ALL) NOPASSWD:ALL",
+        "        yoroi_access_review_approved_privileged: {sudo: [breakglass]}",
     ]
+    fingerprint = _key_fingerprint(Path(lab.hosts[0].key + ".pub")) if lab.hosts else None
+    if fingerprint:
+        lines.append(f"        yoroi_access_review_approved_keys: {{{SSH_USER}: [\"{fingerprint}\"]}}")
+    lines.append("      hosts:")
     for h in lab.hosts:
         lines += [
             f"        {h.name}:",

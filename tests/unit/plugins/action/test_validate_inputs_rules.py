@@ -126,6 +126,22 @@ MALFORMED = [
     ("yoroi_ssh_macs", ["hmac-md5"], "not among the strong ones"),
     ("yoroi_ssh_kex_algorithms", ["curve25519-sha256", "diffie-hellman-group1-sha1"], "not among the strong ones"),
     ("yoroi_ssh_kex_algorithms", [], "is empty"),
+    # access review: the approved lists
+    ("yoroi_access_review_privileged_groups", ["sudo", "wheel admins"], "whitespace"),
+    ("yoroi_access_review_approved_privileged", {"sudo": ["alice", "ALL"]}, "pam_access keyword"),
+    ("yoroi_access_review_approved_privileged", {"sudo*": ["alice"]}, "wildcard"),
+    ("yoroi_access_review_approved_keys", {"alice,bob": ["SHA256:" + "A" * 43]}, "separates sshd pattern lists"),
+    ("yoroi_access_review_approved_keys", {"alice": ["SHA256:" + "A" * 43 + "="]}, "expected form"),
+    ("yoroi_access_review_approved_keys", {"alice": ["MD5:ab:cd"]}, "expected form"),
+    ("yoroi_access_review_approved_sudoers", ["alice ALL=(ALL) ALL\n%sudo ALL=(ALL) NOPASSWD: ALL"], "newline"),
+    ("yoroi_access_review_approved_sudoers", ["alice"], "expected form"),
+    ("yoroi_access_review_scan_paths", ["usr"], "expected form"),
+    ("yoroi_access_review_skip_paths", ["/var/lib/docker/"], "expected form"),
+    ("yoroi_access_review_approved_suid", ["/usr//local/bin/x"], "expected form"),
+    ("yoroi_access_review_approved_world_writable", ["tmp/x"], "expected form"),
+    ("yoroi_access_review_min_rsa_bits", 1024, "must be from 2048 to 16384"),
+    ("yoroi_access_review_max_reported", 0, "must be from 1 to 10000"),
+    ("yoroi_access_review_result", {"findings": []}, "internal to the access_review role"),
     # variables internal to the roles
     ("yoroi_lockout_guard_timeout", 1, "internal to the lockout_guard role"),
     ("yoroi_lockout_guard_token", "x", "internal to the lockout_guard role"),
@@ -188,6 +204,10 @@ GOOD = [
     ("yoroi_serial", "25%"),
     ("yoroi_serial", "3"),
     ("yoroi_ssh_banner_text", "Line one\n\tLine two\n"),
+    ("yoroi_access_review_approved_sudoers", ["yoroi ALL=(ALL:ALL) NOPASSWD:ALL", "Defaults:backup !authenticate"]),
+    ("yoroi_access_review_approved_privileged", {"sudo": ["breakglass", "yoroi"], "adm": []}),
+    ("yoroi_access_review_approved_keys", {"yoroi": ["SHA256:dxFD5MecmzYyL7E6hf8KIqsWnEAZ/wA0lQeG+aGMgK8"]}),
+    ("yoroi_access_review_scan_paths", ["/"]),
 ]
 
 
