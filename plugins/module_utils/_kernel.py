@@ -72,7 +72,9 @@ DEFAULT_SYSCTL = (
     ("kernel.unprivileged_bpf_disabled", "1", "KRN-003"),
     ("fs.protected_symlinks", "1", "KRN-003"),
     ("fs.protected_hardlinks", "1", "KRN-003"),
-    ("fs.protected_fifos", "2", "KRN-003"),
+    # 1, not 2: Debian's /usr/lib/sysctl.d/99-protect-links.conf (systemd) sets 1 and is read
+    # after 60-yoroi.conf at boot, so 2 here would never last a reboot.
+    ("fs.protected_fifos", "1", "KRN-003"),
     ("fs.protected_regular", "2", "KRN-003"),
     ("kernel.randomize_va_space", "2", "KRN-004"),
     ("fs.suid_dumpable", "0", "KRN-008"),

@@ -79,7 +79,12 @@ def test_rendered_file_parses_back_to_the_wanted_values():
 
 def test_boot_overrides_name_the_later_file_that_wins():
     wanted = krn.wanted_sysctl()
-    assert krn.boot_overrides(wanted, [("/etc/sysctl.conf", REC.BOOKWORM_SYSCTL_CONF)]) == {}
+    debian = [("/usr/lib/sysctl.d/99-protect-links.conf", REC.BOOKWORM_PROTECT_LINKS),
+              ("/etc/sysctl.conf", REC.BOOKWORM_SYSCTL_CONF)]
+    # the defaults agree with what Debian reads after them (found on a lab host: fifos 2 lost to 1)
+    assert krn.boot_overrides(wanted, debian) == {}
+    assert krn.boot_overrides(krn.wanted_sysctl({"fs.protected_fifos": 2}), debian) == {
+        "fs/protected_fifos": ("/usr/lib/sysctl.d/99-protect-links.conf", "1")}
     later = [("/etc/sysctl.d/70-router.conf", "net.ipv4.conf.all.send_redirects = 1\nkernel.kptr_restrict=2\n"),
              ("/etc/sysctl.conf", "net.ipv4.conf.all.rp_filter=2\n")]
     assert krn.boot_overrides(wanted, later) == {

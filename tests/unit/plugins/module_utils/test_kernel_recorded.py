@@ -142,3 +142,11 @@ crc_itu_t 12288 1 udf, Live 0x0000000000000000
 usb_storage 81920 1 uas, Live 0x0000000000000000
 ext4 1003520 1 - Live 0x0000000000000000
 """
+
+# /usr/lib/sysctl.d/99-protect-links.conf of the bookworm lab image (systemd 252), active lines.
+BOOKWORM_PROTECT_LINKS = """\
+fs.protected_fifos = 1
+fs.protected_hardlinks = 1
+fs.protected_regular = 2
+fs.protected_symlinks = 1
+"""

@@ -36,6 +36,8 @@ def tree(tmp_path, monkeypatch):
     (root / "etc/sysctl.d").mkdir(parents=True)
     (root / "etc/sysctl.conf").write_text(REC.BOOKWORM_SYSCTL_CONF)
     os.symlink("../sysctl.conf", root / "etc/sysctl.d/99-sysctl.conf")
+    (root / "usr/lib/sysctl.d").mkdir(parents=True)
+    (root / "usr/lib/sysctl.d/99-protect-links.conf").write_text(REC.BOOKWORM_PROTECT_LINKS)
     (root / "etc/security/limits.d").mkdir(parents=True)
     monkeypatch.setattr(mod, "ROOT", str(root))
     return root
