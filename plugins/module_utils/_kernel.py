@@ -400,4 +400,3 @@ def core_dump_findings(disable_core_dumps, files_before, files_after, check_mode
         findings.append(finding("KRN-008", status, expected, expected if after else "missing or different",
                                 "%s %s" % (path, "in place" if after else "differs from the policy"), subject=path))
     return findings
-

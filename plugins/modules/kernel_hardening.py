@@ -17,9 +17,10 @@ description:
     information and process isolation, C(KRN-004) ASLR, one finding per key (its subject). They
     are persisted in one file, C(/etc/sysctl.d/60-yoroi.conf), and written to C(/proc/sys) key
     by key (what C(sysctl -p) of that file does). A key the running kernel does not have is
-    C(skipped) with the reason; a key the running kernel refuses to set (a container shares
-    its host's kernel) is C(fail) with the reason, not a failed run. A key that a sysctl file
-    read later at boot sets to another value fails, naming that file.
+    C(skipped) with the reason; a key the running kernel refuses to set is C(fail) with the
+    reason, not a failed run. In a container (the kernel is the host's, C(/proc/sys) read-only)
+    such a key is judged on the file and is C(skipped) once the file is right. A key that a
+    sysctl file read later at boot sets to another value fails, naming that file.
   - C(KRN-005) to C(KRN-007) modules, one finding per module - C(install NAME /bin/false) and
     C(blacklist NAME) in C(/etc/modprobe.d/yoroi.conf). A module loaded now is reported
     (C(fail)), never unloaded.
@@ -29,7 +30,7 @@ description:
   - Every file is written atomically with a backup of the old one; an unchanged file is not
     rewritten.
 author:
-  - Yoroi maintainers
+  - Yoroi maintainers (@yoroi)
 attributes:
   check_mode:
     support: full
@@ -42,8 +43,8 @@ extends_documentation_fragment:
 options:
   sysctl:
     description:
-      - Kernel parameters merged over the defaults, C({key: value}). A value of C(null) takes
-        a default key out of management (its file line goes, the running value stays).
+      - "Kernel parameters merged over the defaults, C({key: value}). A value of C(null) takes
+        a default key out of management (its file line goes, the running value stays)."
       - Keys in dotted (C(net.ipv4.ip_forward)) or slashed form, as C(sysctl) reads them.
     type: dict
     default: {}
@@ -72,8 +73,8 @@ options:
     default: true
 notes:
   - Runs as root (C(become)).
-  - In a container, C(/proc/sys) is read-only, so every running value is reported with the
-    kernel's refusal; the files are written all the same.
+  - In a container, C(/proc/sys) is read-only, so no running value changes; each differing
+    one is reported with the reason and the value read, and the files are written all the same.
 """
 
 EXAMPLES = r"""
