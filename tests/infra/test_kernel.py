@@ -6,7 +6,9 @@ once; the checks then pass. Nothing here imports the role or the module.
 
 What ran for real on these lab hosts, and what could not:
 
-* the files (`stat`, content) and what reads them: a fresh SSH login as the automation
+* the files (`stat`, content) and what reads them: the value each key gets at boot from
+  every sysctl.d file in systemd's order (`systemd-analyze cat-config sysctl.d`, so a
+  later file that undoes one is caught); a fresh SSH login as the automation
   account shows `ulimit -Hc` = 0 (sshd's PAM session runs pam_limits over
   /etc/security/limits.d for real); `systemd-analyze cat-config systemd/coredump.conf`
   shows Storage=none and ProcessSizeMax=0; `modprobe -n -v cramfs` (and every other
@@ -35,25 +37,32 @@ MODPROBE_FILE = "/etc/modprobe.d/yoroi.conf"
 LIMITS_FILE = "/etc/security/limits.d/yoroi.conf"
 COREDUMP_FILE = "/etc/systemd/coredump.conf.d/yoroi.conf"
 
-# What the baseline asks for, written out here rather than taken from the role.
-NETWORK = {
-    "net.ipv4.conf.all.accept_redirects": "0", "net.ipv4.conf.default.accept_redirects": "0",
-    "net.ipv4.conf.all.secure_redirects": "0", "net.ipv4.conf.default.secure_redirects": "0",
-    "net.ipv4.conf.all.send_redirects": "0", "net.ipv4.conf.default.send_redirects": "0",
-    "net.ipv6.conf.all.accept_redirects": "0", "net.ipv6.conf.default.accept_redirects": "0",
-    "net.ipv4.conf.all.accept_source_route": "0", "net.ipv4.conf.default.accept_source_route": "0",
-    "net.ipv4.conf.all.rp_filter": "1", "net.ipv4.conf.default.rp_filter": "1",
-    "net.ipv4.tcp_syncookies": "1", "net.ipv4.conf.all.log_martians": "1",
-    "net.ipv6.conf.all.accept_ra": "0", "net.ipv6.conf.default.accept_ra": "0",
+# What the baseline asks for, by control, written out here rather than taken from the role.
+SYSCTL = {
+    "KRN-001": {
+        "net.ipv4.conf.all.accept_redirects": "0", "net.ipv4.conf.default.accept_redirects": "0",
+        "net.ipv4.conf.all.secure_redirects": "0", "net.ipv4.conf.default.secure_redirects": "0",
+        "net.ipv4.conf.all.send_redirects": "0", "net.ipv4.conf.default.send_redirects": "0",
+        "net.ipv6.conf.all.accept_redirects": "0", "net.ipv6.conf.default.accept_redirects": "0",
+        "net.ipv4.conf.all.accept_source_route": "0", "net.ipv4.conf.default.accept_source_route": "0",
+        "net.ipv4.conf.all.rp_filter": "1", "net.ipv4.conf.default.rp_filter": "1",
+        "net.ipv4.tcp_syncookies": "1", "net.ipv4.conf.all.log_martians": "1",
+    },
+    "KRN-002": {"net.ipv6.conf.all.accept_ra": "0", "net.ipv6.conf.default.accept_ra": "0"},
+    "KRN-003": {
+        "kernel.kptr_restrict": "2", "kernel.dmesg_restrict": "1", "kernel.yama.ptrace_scope": "1",
+        "kernel.unprivileged_bpf_disabled": "1", "fs.protected_symlinks": "1", "fs.protected_hardlinks": "1",
+        "fs.protected_fifos": "1", "fs.protected_regular": "2",
+    },
+    "KRN-004": {"kernel.randomize_va_space": "2"},
+    "KRN-008": {"fs.suid_dumpable": "0"},
 }
-KERNEL = {
-    "kernel.kptr_restrict": "2", "kernel.dmesg_restrict": "1", "kernel.yama.ptrace_scope": "1",
-    "kernel.unprivileged_bpf_disabled": "1", "fs.protected_symlinks": "1", "fs.protected_hardlinks": "1",
-    "fs.protected_fifos": "1", "fs.protected_regular": "2", "kernel.randomize_va_space": "2",
-    "fs.suid_dumpable": "0",
+ALL_SYSCTL = dict((k, v) for keys in SYSCTL.values() for k, v in keys.items())
+MODULES = {
+    "KRN-005": ["cramfs", "freevxfs", "hfs", "hfsplus", "jffs2", "udf"],
+    "KRN-006": ["dccp", "sctp", "rds", "tipc"],
+    "KRN-007": ["usb-storage", "firewire-core"],
 }
-MODULES = ["cramfs", "freevxfs", "hfs", "hfsplus", "jffs2", "udf", "dccp", "sctp", "rds", "tipc",
-           "usb-storage", "firewire-core"]
 
 
 def file_lines(host, path):
@@ -63,19 +72,35 @@ def file_lines(host, path):
     return [line.strip() for line in f.content_string.splitlines()]
 
 
-def check_sysctl_file(node):
-    lines = file_lines(node.host, SYSCTL_FILE)
-    missing = ["%s = %s" % kv for kv in list(NETWORK.items()) + list(KERNEL.items()) if "%s = %s" % kv not in lines]
-    assert not missing, "%s lacks %s" % (SYSCTL_FILE, missing)
+def boot_values(host):
+    """{key: value} that wins at boot: the last setting in every sysctl.d file, in the
+    order systemd-sysctl reads them (as `systemd-analyze cat-config` prints them)."""
+    out = host.run("systemd-analyze cat-config sysctl.d")
+    assert out.rc == 0, out.stderr
+    values = {}
+    for line in out.stdout.splitlines():
+        line = line.strip()
+        if line and line[0] not in "#;" and "=" in line:
+            key, value = line.split("=", 1)
+            values[key.strip().lstrip("-").replace("/", ".")] = " ".join(value.split())
+    return values
 
 
-def check_modules_cannot_load(node):
+def check_sysctl(node, control):
+    assert "%s = %s" % next(iter(SYSCTL[control].items())) in file_lines(node.host, SYSCTL_FILE)
+    wins = boot_values(node.host)
+    wrong = dict((key, wins.get(key)) for key, value in SYSCTL[control].items() if wins.get(key) != value)
+    assert not wrong, "at boot these keys would be: %s" % wrong
+
+
+def check_modules(node, control):
     loadable = []
-    for name in MODULES:
+    for name in MODULES[control]:
         cmd = node.host.run("modprobe -n -v %s", name)
         if cmd.rc != 0 or cmd.stdout.split() != ["install", "/bin/false"]:
             loadable.append("%s: %s" % (name, (cmd.stdout + cmd.stderr).strip()))
     assert not loadable, "modprobe would load: %s" % loadable
+    assert node.host.file(MODPROBE_FILE).mode == 0o644
 
 
 def login_hard_core_limit(ssh):
@@ -90,21 +115,29 @@ def login_hard_core_limit(ssh):
         client.close()
 
 
-def check_core_dumps_off(node):
-    assert "* hard core 0" in file_lines(node.host, LIMITS_FILE)
+def check_core_dumps_off(node, control):
+    # a fresh SSH login: sshd's PAM session applies limits.d through pam_limits
     limit = login_hard_core_limit(node.ssh)
     assert limit == "0", "a fresh SSH login has a hard core limit of %s" % limit
+    assert "* hard core 0" in file_lines(node.host, LIMITS_FILE)
     assert {"Storage=none", "ProcessSizeMax=0"} <= set(file_lines(node.host, COREDUMP_FILE))
     config = node.host.run("systemd-analyze cat-config systemd/coredump.conf")
     assert config.rc == 0, config.stderr
     active = [line.strip() for line in config.stdout.splitlines() if line.strip() and not line.startswith("#")]
     assert active[-2:] == ["Storage=none", "ProcessSizeMax=0"], active
+    check_sysctl(node, control)
 
 
+# control -> (its check, what its failure on the unhardened host says)
 CHECKS = {
-    "sysctl_file": (check_sysctl_file, SYSCTL_FILE),
-    "modules_cannot_load": (check_modules_cannot_load, "modprobe would load"),
-    "core_dumps_off": (check_core_dumps_off, LIMITS_FILE),
+    "KRN-001": (check_sysctl, SYSCTL_FILE),
+    "KRN-002": (check_sysctl, SYSCTL_FILE),
+    "KRN-003": (check_sysctl, SYSCTL_FILE),
+    "KRN-004": (check_sysctl, SYSCTL_FILE),
+    "KRN-005": (check_modules, "modprobe would load"),
+    "KRN-006": (check_modules, "modprobe would load"),
+    "KRN-007": (check_modules, "modprobe would load"),
+    "KRN-008": (check_core_dumps_off, "hard core limit of unlimited"),
 }
 
 
@@ -112,7 +145,7 @@ def run_checks(node):
     outcome = {}
     for name, (check, _why) in CHECKS.items():
         try:
-            check(node)
+            check(node, name)
             outcome[name] = None
         except AssertionError as exc:
             outcome[name] = str(exc)
@@ -191,10 +224,10 @@ def test_running_values_the_container_cannot_set_are_reported_as_read(kernel_lab
     from the baseline is skipped with the reason, and its reported value is the one read."""
     node, _before, runs, _after = kernel_lab
     _res, doc = runs["second"]
-    findings = dict((f["subject"], f) for f in kernel_findings(doc) if f.get("subject") in NETWORK or f.get("subject") in KERNEL)
-    read = proc_sys(node, list(NETWORK) + list(KERNEL))
+    findings = dict((f["subject"], f) for f in kernel_findings(doc) if f.get("subject") in ALL_SYSCTL)
+    read = proc_sys(node, list(ALL_SYSCTL))
     assert node.host.run("test -w /proc/sys/net/ipv4/conf/all/send_redirects").rc != 0  # read-only here
-    differing = [key for key, value in read.items() if value is not None and value != dict(NETWORK, **KERNEL)[key]]
+    differing = [key for key, value in read.items() if value is not None and value != ALL_SYSCTL[key]]
     # this lab's defaults differ from the baseline in both the own namespace and the host's kernel
     assert "net.ipv4.conf.all.send_redirects" in differing and "kernel.kptr_restrict" in differing
     for key in differing:
