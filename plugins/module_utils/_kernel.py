@@ -320,24 +320,32 @@ def sysctl_findings(wanted, file_before, file_after, runtime_before, runtime_aft
         expected = "%s = %s" % (key, value)
         in_file_before = (file_before.get(path) or (None, None))[1] == value
         in_file_after = (file_after.get(path) or (None, None))[1] == value
-        notes = ["persisted in %s" % SYSCTL_FILE if in_file_after else "not in %s" % SYSCTL_FILE]
+        if in_file_before and in_file_after:
+            notes = ["persisted in %s" % SYSCTL_FILE]
+        elif in_file_after:
+            notes = ["%s %s" % ("would be written to" if check_mode else "written to", SYSCTL_FILE)]
+        else:
+            notes = ["not in %s" % SYSCTL_FILE]
         if path not in runtime_before:
             findings.append(finding(control, SKIPPED, expected, "not in the running kernel",
-                                    "%s; the running kernel has no /proc/sys/%s, so nothing was applied" % (notes[0], path),
+                                    "%s; the running kernel has no /proc/sys/%s, so there is nothing to apply" % (notes[0], path),
                                     subject=key))
             continue
         now = runtime_after.get(path)
-        notes.append("running value %s" % runtime_before[path] if runtime_before[path] == now
-                     else "running value %s -> %s" % (runtime_before[path], now))
+        if runtime_before[path] == now:
+            notes.append("running value %s" % now)
+        else:
+            notes.append(("running value %s (would be set to %s)" if check_mode else "running value %s -> %s")
+                         % (runtime_before[path], now))
         code, reason = write_errors.get(path, (None, None))
         if code is not None:
             if refused(code) and container:
-                notes.append("the running kernel refused the write (%s): in a container (%s) the kernel "
-                             "is the host's; set it there (net.* keys: with the container runtime's "
+                notes.append("the running kernel does not let it be set here (%s): in a container (%s) the "
+                             "kernel is the host's; set it there (net.* keys: with the container runtime's "
                              "--sysctl)" % (reason, container))
             elif refused(code):
-                notes.append("the running kernel refused the write (%s): set it where the kernel is "
-                             "not shared (a container's host) or it applies at the next boot" % reason)
+                notes.append("the running kernel does not let it be set here (%s): set it where the kernel "
+                             "is not shared (a container's host) or it applies at the next boot" % reason)
             else:
                 notes.append("writing /proc/sys/%s failed: %s" % (path, reason))
         boot = overrides_at_boot.get(path)
@@ -354,7 +362,8 @@ def sysctl_findings(wanted, file_before, file_after, runtime_before, runtime_aft
         else:
             status = fold(ok_before, ok_after, check_mode, attempted=attempted,
                           applied_ok=code is None or refused(code))
-        findings.append(finding(control, status, expected, "%s = %s" % (key, now), "; ".join(notes), subject=key))
+        shown = runtime_before[path] if check_mode else now
+        findings.append(finding(control, status, expected, "%s = %s" % (key, shown), "; ".join(notes), subject=key))
     return findings
 
 
@@ -370,16 +379,22 @@ def module_findings(modules, allowed, blocked_before, blocked_after, loaded, che
         before = blocked_before.get(module_name(name), set()) >= {"install", "blacklist"}
         after = blocked_after.get(module_name(name), set()) >= {"install", "blacklist"}
         is_loaded = loaded is not None and module_name(name) in loaded
-        actual = "cannot be loaded" if after else "loadable"
+        # check mode: what is there now; otherwise what the run left
+        actual = "cannot be loaded" if (before if check_mode else after) else "loadable"
+        if before and after:
+            where = "blocked in %s" % MODPROBE_FILE
+        elif after:
+            where = "%s in %s" % ("would be blocked" if check_mode else "blocked now", MODPROBE_FILE)
+        else:
+            where = "not blocked"
         if loaded is None:
-            evidence = "%s in %s; the running kernel has no loadable modules (no /proc/modules)" % (
-                "blocked" if after else "not blocked", MODPROBE_FILE)
+            evidence = "%s; the running kernel has no loadable modules (no /proc/modules)" % where
         elif is_loaded:
             actual = "loaded now; " + actual
-            evidence = ("%s is loaded (in use) and is not unloaded by force: unload it (modprobe -r %s) "
-                        "when nothing uses it, or reboot" % (name, name))
+            evidence = ("%s; %s is loaded (in use) and is not unloaded by force: unload it (modprobe -r %s) "
+                        "when nothing uses it, or reboot" % (where, name, name))
         else:
-            evidence = "%s in %s; not loaded" % ("blocked" if after else "not blocked", MODPROBE_FILE)
+            evidence = "%s; not loaded" % where
         status = fold(before and not is_loaded, after and not is_loaded, check_mode,
                       attempted=changed and before != after)
         findings.append(finding(control, status, expected, actual, evidence, subject=name))
@@ -397,6 +412,7 @@ def core_dump_findings(disable_core_dumps, files_before, files_after, check_mode
             continue
         before, after = files_before.get(path) == text, files_after.get(path) == text
         status = fold(before, after, check_mode, attempted=before != after)
-        findings.append(finding("KRN-008", status, expected, expected if after else "missing or different",
-                                "%s %s" % (path, "in place" if after else "differs from the policy"), subject=path))
+        now = before if check_mode else after
+        findings.append(finding("KRN-008", status, expected, expected if now else "missing or different",
+                                "%s %s" % (path, "in place" if now else "differs from the policy"), subject=path))
     return findings

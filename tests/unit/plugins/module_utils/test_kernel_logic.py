@@ -140,7 +140,13 @@ def test_check_mode_reports_drift_and_plans_without_changing():
     assert plan and files == {} and runtime == RUNTIME
     found = by_subject(findings)
     assert found["net.ipv4.conf.all.send_redirects"]["status"] == "fail"
-    assert found["udf"]["status"] == "fail"
+    # the audit's words say what would happen, not what did
+    assert found["net.ipv4.conf.all.send_redirects"]["evidence"] == (
+        "would be written to /etc/sysctl.d/60-yoroi.conf; running value 1 (would be set to 0)")
+    assert found["net.ipv4.conf.all.send_redirects"]["actual"] == "net.ipv4.conf.all.send_redirects = 1"
+    assert found["udf"]["status"] == "fail" and found["udf"]["actual"] == "loadable"
+    assert found["udf"]["evidence"] == "would be blocked in /etc/modprobe.d/yoroi.conf; not loaded"
+    assert found[krn.LIMITS_FILE]["actual"] == "missing or different"
     assert found["kernel.yama.ptrace_scope"]["status"] == "skipped"
 
 
@@ -150,8 +156,8 @@ def test_a_refused_write_is_a_finding_with_the_reason_not_an_error():
     found = by_subject(findings)
     for key in ("kernel.kptr_restrict", "net.ipv4.conf.all.send_redirects"):
         assert found[key]["status"] == "fail", found[key]
-        assert "refused the write (Read-only file system)" in found[key]["evidence"]
-        assert "persisted in /etc/sysctl.d/60-yoroi.conf" in found[key]["evidence"]
+        assert "does not let it be set here (Read-only file system)" in found[key]["evidence"]
+        assert "written to /etc/sysctl.d/60-yoroi.conf" in found[key]["evidence"]
     assert found["kernel.kptr_restrict"]["actual"] == "kernel.kptr_restrict = 0"
     assert "error" not in set(item["status"] for item in findings)
     # the second run: files in place, the kernel still refuses; still reported, nothing written
