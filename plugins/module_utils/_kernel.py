@@ -154,7 +154,13 @@ def wanted_modules(blocked=DEFAULT_BLOCKED_MODULES, block_usb_storage=True, bloc
         modules.setdefault(name, "KRN-006" if module_name(name) in PROTOCOL_MODULES else "KRN-005")
     allowed = collections.OrderedDict()
     for name, block in ((USB_STORAGE, block_usb_storage), (FIREWIRE, block_firewire)):
-        (modules if block else allowed)[name] = "KRN-007"
+        listed = [m for m in modules if module_name(m) == module_name(name)]
+        if block or listed:  # a name the site lists itself is blocked whatever the switch
+            for other in listed:
+                del modules[other]
+            modules[(listed or [name])[0]] = "KRN-007"
+        else:
+            allowed[name] = "KRN-007"
     return modules, allowed
 
 

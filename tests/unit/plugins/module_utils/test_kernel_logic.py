@@ -207,6 +207,9 @@ def test_modules_by_policy():
     assert allowed == {"usb-storage": "KRN-007"}
     findings = krn.module_findings(modules, allowed, {}, {}, frozenset(), True, False)
     assert by_subject(findings)["usb-storage"]["status"] == "skipped"
+    # listed by the site as well: blocked once, under KRN-007, whatever the switch
+    modules, allowed = krn.wanted_modules(["usb_storage", "cramfs"], block_usb_storage=False)
+    assert modules == {"usb_storage": "KRN-007", "cramfs": "KRN-005", "firewire-core": "KRN-007"} and allowed == {}
     # another file that already blocks a module counts; '-' and '_' are one name
     assert krn.parse_modprobe("install usb_storage /bin/true\nblacklist usb-storage\n")["usb_storage"] == {"install", "blacklist"}
 
