@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts, _mfa, _password_policy, _sshd
+from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts, _appliances, _mfa, _password_policy, _sshd
 from ansible_collections.yoroi.baseline.plugins.modules import change_guard
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -22,6 +22,7 @@ ROLES = {
                         ["plugins/modules/password_policy.py", "plugins/module_utils/_password_policy.py"]),
     "ssh": (set(_sshd.CONTROL_KEYS), ["plugins/modules/sshd_hardening.py", "plugins/module_utils/_sshd.py"]),
     "mfa": (set(_mfa.CONTROLS), ["plugins/modules/totp_mfa.py", "plugins/module_utils/_mfa.py"]),
+    "appliances": (set(_appliances.CONTROLS), ["plugins/action/appliance_advisories.py", "plugins/module_utils/_appliances.py"]),
     "lockout_guard": ({change_guard.CONTROL, change_guard.LEFTOVER_CONTROL}, ["plugins/modules/change_guard.py", "plugins/module_utils/_guard.py"]),
 }
 
