@@ -54,6 +54,11 @@ into it: ``[]`` is every element of a list, ``.field`` a field of a dict, ``{key
       algorithm that the controller's own OpenSSH client supports (``ssh -Q KIND``, run
       once per run and cached). Otherwise the fresh login that proves the change could
       not negotiate, and the change would only be caught by the rollback.
+  controller_files: {variable: advisories | kev}
+      empty (none), or an absolute path on the controller to a file whose content is read
+      (size-bounded) and checked now: ``advisories``, the appliance advisory file (YAML or
+      JSON, schema in plugins/module_utils/_appliances.py); ``kev``, the CISA Known
+      Exploited Vulnerabilities catalog in its published JSON. The message names the file.
   internal: [variable, ...]
       set by the roles themselves; refused from an inventory or -e. Every ``register:``
       and task ``vars:`` name in roles/*/tasks is internal too, without being listed.
@@ -81,6 +86,7 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _appliances
 from ansible_collections.yoroi.baseline.plugins.module_utils._sshd import MANAGED_KEYS
 
 try:
@@ -92,7 +98,7 @@ COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspat
 # Keys of role argument specs that are documentation, not validation.
 DOC_KEYS = frozenset(["description", "default", "version_added", "short_description"])
 RULE_KINDS = ("ranges", "off_or_at_least", "patterns", "names", "addresses", "paths", "one_line",
-              "text", "sshd_keyword", "one_of_default", "controller_ssh", "internal")
+              "text", "sshd_keyword", "one_of_default", "controller_ssh", "controller_files", "internal")
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 PAM_ACCESS_KEYWORDS = frozenset(["ALL", "LOCAL", "EXCEPT"])
@@ -335,6 +341,19 @@ def keyword_problem(text):
     return None
 
 
+def controller_file_problem(text, kind):
+    """Why the file ``text`` (advisories or kev) cannot be used, or None (also for "": none)."""
+    if not isinstance(text, str) or text == "":
+        return None
+    if not os.path.isabs(text):
+        return "%r is not an absolute path (the file is read on the controller)" % text
+    try:
+        _appliances.load(text, kind)
+    except _appliances.InputError as exc:
+        return str(exc)
+    return None
+
+
 def _one_of(values, path, defaults):
     errors = []
     strong = defaults.get(path)
@@ -377,6 +396,7 @@ def _value_errors(kind, path, argument, values, raw, rules, controller):
         "text": lambda text: _control_problem(text, TEXT_CONTROL_CHARS),
         "sshd_keyword": keyword_problem,
         "paths": lambda text: path_problem(text, argument),
+        "controller_files": lambda text: controller_file_problem(text, argument),
         "patterns": lambda text: (None if not isinstance(text, str) or re.match(argument, text)
                                   else "%r does not have the expected form (%s)" % (text, argument)),
     }
@@ -426,7 +446,7 @@ def check(values, specs, rules=None, controller=None):
             errors.append("%s must be 0 (off) or at least %d seconds, got %d: a shorter guard can roll a "
                           "good change back before the fresh login confirms it" % (name, least, value))
     for kind in ("patterns", "names", "addresses", "paths", "one_line", "text", "sshd_keyword",
-                 "one_of_default", "controller_ssh"):
+                 "one_of_default", "controller_ssh", "controller_files"):
         for path, argument in sorted((rules.get(kind) or {}).items()):
             errors.extend(_value_errors(kind, path, argument, validated, params, rules, controller))
     return errors
