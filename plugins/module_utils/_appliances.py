@@ -191,15 +191,17 @@ def _against(item, firmware):
     trains = list(item["fixed"])
     train = versions.train_of(firmware, trains)
     if train is None:
-        return None, None, "cannot compare: %s lists no fixed version for the train of %s (it lists %s)" % (
-            item["id"], firmware, ", ".join(trains)), _describe(item)
+        return None, None, "cannot compare %s with the fixed versions of %s" % (firmware, item["id"]), (
+            "cannot compare: %s lists no fixed version for the train of %s (it lists %s); %s" % (
+                item["id"], firmware, ", ".join(trains), _describe(item)))
     fixed = item["fixed"][train]
     if fixed is None:
         return False, None, "%s on train %s, which has no fix: move to a train with one" % (firmware, train), _describe(item)
     fixed = str(fixed)
     ok = versions.at_least(firmware, fixed)
     if ok is None:
-        return None, fixed, versions.why(firmware, fixed), _describe(item)
+        return None, fixed, "cannot compare %s with %s" % (firmware, fixed), "%s; %s" % (
+            versions.why(firmware, fixed), _describe(item))
     return ok, fixed, "%s %s %s" % (firmware, "at or above" if ok else "below", fixed), _describe(item)
 
 

@@ -74,8 +74,9 @@ def test_check_mode_reports_the_same_drift():
 def test_a_train_the_advisory_does_not_list_is_an_error_not_a_pass():
     found = by_control(apl.evaluate(device(firmware="7.1.5"), advisories(), None, False, SOURCES))
     (fw,) = found["APL-001"]
-    assert fw["status"] == "error"
-    assert fw["actual"].startswith("cannot compare: KSA-2024-003 lists no fixed version for the train of 7.1.5")
+    assert (fw["status"], fw["actual"]) == ("error", "cannot compare 7.1.5 with the fixed versions of KSA-2024-003")
+    assert fw["evidence"].startswith("cannot compare: KSA-2024-003 lists no fixed version for the train of 7.1.5 "
+                                     "(it lists 7.4, 7.2, 7.0, 6.4); advisory KSA-2024-003")
     # the advisory is marked kev: the unknown reaches APL-002 as an error too
     assert [f["status"] for f in found["APL-002"]] == ["error"]
 
@@ -84,7 +85,8 @@ def test_a_version_that_cannot_be_ordered_is_an_error():
     found = by_control(apl.evaluate(device(vendor="Tanuki Vision", model="TV-C220", firmware="2.0.1-custom", role="camera"),
                                     advisories(), None, False, SOURCES))
     assert found["APL-001"][0]["status"] == "error"
-    assert found["APL-001"][0]["actual"].startswith("cannot compare: '2.0.1-custom'")
+    assert found["APL-001"][0]["actual"] == "cannot compare 2.0.1-custom with 2.0.2"
+    assert found["APL-001"][0]["evidence"].startswith("cannot compare: '2.0.1-custom' is not a version")
     assert found["APL-002"][0]["status"] == "skipped"  # no KEV catalog, nothing marked kev
 
 
