@@ -54,6 +54,10 @@ into it: ``[]`` is every element of a list, ``.field`` a field of a dict, ``{key
       algorithm that the controller's own OpenSSH client supports (``ssh -Q KIND``, run
       once per run and cached). Otherwise the fresh login that proves the change could
       not negotiate, and the change would only be caught by the rollback.
+  strings: [path, ...]
+      written as text, not as a number: YAML and INI inventories read an unquoted 7.10 as
+      the number 7.1, which the ``str`` type would then silently turn into "7.1" (for
+      firmware versions, where 7.10 and 7.1 differ).
   controller_files: {variable: advisories | kev}
       empty (none), or an absolute path on the controller to a file whose content is read
       (size-bounded) and checked now: ``advisories``, the appliance advisory file (YAML or
@@ -98,7 +102,7 @@ COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspat
 # Keys of role argument specs that are documentation, not validation.
 DOC_KEYS = frozenset(["description", "default", "version_added", "short_description"])
 RULE_KINDS = ("ranges", "off_or_at_least", "patterns", "names", "addresses", "paths", "one_line",
-              "text", "sshd_keyword", "one_of_default", "controller_ssh", "controller_files", "internal")
+              "text", "sshd_keyword", "one_of_default", "controller_ssh", "strings", "controller_files", "internal")
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 PAM_ACCESS_KEYWORDS = frozenset(["ALL", "LOCAL", "EXCEPT"])
@@ -397,11 +401,14 @@ def _value_errors(kind, path, argument, values, raw, rules, controller):
         "sshd_keyword": keyword_problem,
         "paths": lambda text: path_problem(text, argument),
         "controller_files": lambda text: controller_file_problem(text, argument),
+        "strings": lambda value: (None if value is None or isinstance(value, str)
+                                  else "%r is not text; quote it (an unquoted 7.10 is read as the number 7.1)" % (value,)),
         "patterns": lambda text: (None if not isinstance(text, str) or re.match(argument, text)
                                   else "%r does not have the expected form (%s)" % (text, argument)),
     }
     # paths are judged as written: the spec's `path` type expands ~ and $VARS on the controller
-    source = raw if kind == "paths" else values
+    # strings are judged as written too: the spec's `str` type has already converted numbers
+    source = raw if kind in ("paths", "strings") else values
     errors = []
     for label, item in resolve(source, path):
         if kind == "patterns" and not isinstance(item, str) and item is not None:
@@ -446,7 +453,7 @@ def check(values, specs, rules=None, controller=None):
             errors.append("%s must be 0 (off) or at least %d seconds, got %d: a shorter guard can roll a "
                           "good change back before the fresh login confirms it" % (name, least, value))
     for kind in ("patterns", "names", "addresses", "paths", "one_line", "text", "sshd_keyword",
-                 "one_of_default", "controller_ssh", "controller_files"):
+                 "one_of_default", "controller_ssh", "strings", "controller_files"):
         for path, argument in sorted((rules.get(kind) or {}).items()):
             errors.extend(_value_errors(kind, path, argument, validated, params, rules, controller))
     return errors

@@ -151,6 +151,8 @@ MALFORMED = [
     ("yoroi_lockout_guard_login", {}, "internal to the lockout_guard role"),
     # appliances: versions and names land in findings, one line each
     ("yoroi_appliance_firmware", "7.0.12\n7.2.0", "newline"),
+    ("yoroi_appliance_firmware", 7.1, "7.1 is not text; quote it"),
+    ("yoroi_appliance_firmware", 17, "17 is not text; quote it"),
     ("yoroi_appliance_vendor", "Kitsune\rNetworks", "newline"),
     ("yoroi_appliance_model", "KN-VPN\x00400", "control character"),
     ("yoroi_appliance_product", "KitsuneOS\n", "newline"),
