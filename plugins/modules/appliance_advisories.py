@@ -60,6 +60,7 @@ options:
     type: list
     elements: str
     default: [vpn, gateway, firewall]
+    choices: [vpn, gateway, firewall, router, switch, access_point, camera, printer, nas, iot, other]
 author:
   - Yoroi maintainers (@yoroi)
 attributes:

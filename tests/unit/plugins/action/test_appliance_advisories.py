@@ -146,3 +146,16 @@ def test_yoroi_audit_reports_appliances_without_reaching_them(tmp_path):
     assert (camera["status"], camera["severity"], camera["subject"]) == ("fail", "high", "TV-2024-07")
     assert document["exit_code"] == 1 and out.exit_code == 1  # the KEV entry no advisory covers is an error
     assert document["summary"]["fail"] == 4 and document["summary"]["error"] == 2
+
+
+def test_the_documented_options_are_the_action_spec():
+    import ast
+
+    tree = ast.parse((ROOT / "plugins" / "modules" / "appliance_advisories.py").read_text())
+    doc = next(yaml.safe_load(node.value.value) for node in tree.body
+               if isinstance(node, ast.Assign) and node.targets[0].id == "DOCUMENTATION")
+    documented = dict((name, dict((k, v) for k, v in option.items() if k != "description"))
+                      for name, option in doc["options"].items())
+    spec = dict((name, dict((k, list(v) if k == "choices" else v) for k, v in option.items()))
+                for name, option in action.ARGUMENT_SPEC.items())
+    assert documented == spec

@@ -66,11 +66,11 @@ def test_the_table_has_enough_pairs_and_unknown_ones():
     assert sum(1 for pair in PAIRS if pair[2] == UNKNOWN) >= 8
 
 
-@pytest.mark.parametrize("a,b,expected", PAIRS, ids=["%s|%s" % (a, b) for a, b, _ in PAIRS])
-def test_compare(a, b, expected):
-    assert v.compare(a, b) == expected
-    assert v.compare(b, a) == OPPOSITE[expected]
-    assert (v.why(a, b) is None) == (expected != UNKNOWN)
+@pytest.mark.parametrize("first,second,expected", PAIRS, ids=["%s|%s" % pair[:2] for pair in PAIRS])
+def test_compare(first, second, expected):
+    assert v.compare(first, second) == expected
+    assert v.compare(second, first) == OPPOSITE[expected]
+    assert (v.why(first, second) is None) == (expected != UNKNOWN)
 
 
 def test_unknown_says_why():
