@@ -557,7 +557,8 @@ class ActionModule(ActionBase):
         # Reports roll up by site: the inventory's yoroi_site, else the host's first group.
         groups = [g for g in task_vars.get("group_names", []) if g not in ("all", "ungrouped")]
         result["site"] = values.get("yoroi_site") or (groups[0] if groups else "default")
-        if not errors and not values.get("yoroi_break_glass_accounts"):
+        # (appliances have no accounts Yoroi manages)
+        if not errors and not values.get("yoroi_break_glass_accounts") and "appliances" not in groups:
             # Unused emergency accounts look exactly like stale ones; undeclared, they
             # would be locked by the accounts role.
             warnings.append(
