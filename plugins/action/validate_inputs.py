@@ -54,6 +54,15 @@ into it: ``[]`` is every element of a list, ``.field`` a field of a dict, ``{key
       algorithm that the controller's own OpenSSH client supports (``ssh -Q KIND``, run
       once per run and cached). Otherwise the fresh login that proves the change could
       not negotiate, and the change would only be caught by the rollback.
+  strings: [path, ...]
+      written as text, not as a number: YAML and INI inventories read an unquoted 7.10 as
+      the number 7.1, which the ``str`` type would then silently turn into "7.1" (for
+      firmware versions, where 7.10 and 7.1 differ).
+  controller_files: {variable: advisories | kev}
+      empty (none), or an absolute path on the controller to a file whose content is read
+      (size-bounded) and checked now: ``advisories``, the appliance advisory file (YAML or
+      JSON, schema in plugins/module_utils/_appliances.py); ``kev``, the CISA Known
+      Exploited Vulnerabilities catalog in its published JSON. The message names the file.
   internal: [variable, ...]
       set by the roles themselves; refused from an inventory or -e. Every ``register:``
       and task ``vars:`` name in roles/*/tasks is internal too, without being listed.
@@ -82,6 +91,7 @@ from ansible.errors import AnsibleError
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.yoroi.baseline.plugins.module_utils import _appliances
 from ansible_collections.yoroi.baseline.plugins.module_utils._sshd import MANAGED_KEYS
 
 try:
@@ -93,7 +103,7 @@ COLLECTION_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspat
 # Keys of role argument specs that are documentation, not validation.
 DOC_KEYS = frozenset(["description", "default", "version_added", "short_description"])
 RULE_KINDS = ("ranges", "off_or_at_least", "patterns", "names", "addresses", "paths", "one_line",
-              "text", "sshd_keyword", "one_of_default", "controller_ssh", "internal")
+              "text", "sshd_keyword", "one_of_default", "controller_ssh", "strings", "controller_files", "internal")
 
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
 PAM_ACCESS_KEYWORDS = frozenset(["ALL", "LOCAL", "EXCEPT"])
@@ -340,6 +350,19 @@ def keyword_problem(text):
     return None
 
 
+def controller_file_problem(text, kind):
+    """Why the file ``text`` (advisories or kev) cannot be used, or None (also for "": none)."""
+    if not isinstance(text, str) or text == "":
+        return None
+    if not os.path.isabs(text):
+        return "%r is not an absolute path (the file is read on the controller)" % text
+    try:
+        _appliances.load(text, kind)
+    except _appliances.InputError as exc:
+        return str(exc)
+    return None
+
+
 def _one_of(values, path, defaults):
     errors = []
     strong = defaults.get(path)
@@ -382,11 +405,15 @@ def _value_errors(kind, path, argument, values, raw, rules, controller):
         "text": lambda text: _control_problem(text, TEXT_CONTROL_CHARS),
         "sshd_keyword": keyword_problem,
         "paths": lambda text: path_problem(text, argument),
+        "controller_files": lambda text: controller_file_problem(text, argument),
+        "strings": lambda value: (None if value is None or isinstance(value, str)
+                                  else "%r is not text; quote it (an unquoted 7.10 is read as the number 7.1)" % (value,)),
         "patterns": lambda text: (None if not isinstance(text, str) or re.match(argument, text)
                                   else "%r does not have the expected form (%s)" % (text, argument)),
     }
     # paths are judged as written: the spec's `path` type expands ~ and $VARS on the controller
-    source = raw if kind == "paths" else values
+    # strings are judged as written too: the spec's `str` type has already converted numbers
+    source = raw if kind in ("paths", "strings") else values
     errors = []
     for label, item in resolve(source, path):
         if kind == "patterns" and not isinstance(item, str) and item is not None:
@@ -431,7 +458,7 @@ def check(values, specs, rules=None, controller=None):
             errors.append("%s must be 0 (off) or at least %d seconds, got %d: a shorter guard can roll a "
                           "good change back before the fresh login confirms it" % (name, least, value))
     for kind in ("patterns", "names", "addresses", "paths", "one_line", "text", "sshd_keyword",
-                 "one_of_default", "controller_ssh"):
+                 "one_of_default", "controller_ssh", "strings", "controller_files"):
         for path, argument in sorted((rules.get(kind) or {}).items()):
             errors.extend(_value_errors(kind, path, argument, validated, params, rules, controller))
     return errors
@@ -535,7 +562,8 @@ class ActionModule(ActionBase):
         # Reports roll up by site: the inventory's yoroi_site, else the host's first group.
         groups = [g for g in task_vars.get("group_names", []) if g not in ("all", "ungrouped")]
         result["site"] = values.get("yoroi_site") or (groups[0] if groups else "default")
-        if not errors and not values.get("yoroi_break_glass_accounts"):
+        # (appliances have no accounts Yoroi manages)
+        if not errors and not values.get("yoroi_break_glass_accounts") and "appliances" not in groups:
             # Unused emergency accounts look exactly like stale ones; undeclared, they
             # would be locked by the accounts role.
             warnings.append(

@@ -15,7 +15,8 @@ description:
   - Reads the argument specs of every role of the collection, their C(meta/input_rules.yml)
     and C(meta/site_variables.yml), then checks each C(yoroi_*) variable the host has - its
     type and choices, and the rules (ranges, patterns, account and group names, addresses,
-    paths, one-line values, sshd keywords, strong algorithms, internal variables); see
+    paths, one-line values, sshd keywords, strong algorithms, the appliance advisory and KEV
+    files read on the controller, internal variables); see
     the comment at the top of the plugin for every rule kind.
   - When the host is reached over the C(ssh) connection, the ciphers, MACs and key exchange
     algorithms a run would write must keep one the controller's own OpenSSH supports

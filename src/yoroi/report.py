@@ -105,7 +105,7 @@ def render_text(document: dict) -> str:
     if notable:
         lines.append("")
         lines.append("Findings:")
-        for item in sorted(notable, key=lambda f: (f["host"], f["control"], f.get("subject", ""))):
+        for item in sorted(notable, key=lambda f: (f.get("priority", 1), f["host"], f["control"], f.get("subject", ""))):
             subject = " %s" % item["subject"] if item.get("subject") else ""
             lines.append("  %-5s %s %s%s: %s" % (item["status"].upper(), item["host"], item["control"], subject, item["actual"]))
             lines.append("        expected: %s" % item["expected"])

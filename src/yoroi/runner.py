@@ -105,20 +105,28 @@ class EventCollector:
                 host["errors"] = [e for e in host["errors"] if not e.startswith("unreachable: ")]
 
 
+SEVERITIES = ("low", "medium", "high", "critical")
+
+
 def _enrich(findings: list[dict], hosts: dict) -> list[dict]:
+    """Findings with their site and the catalog's title, seed and severity; a finding that
+    sets its own severity keeps it (an internet-facing appliance is one level up), and
+    findings with a lower `priority` (VPN devices and gateways: 0) come first."""
     controls = collection.catalog()
     enriched = []
     for item in findings:
         control = controls.get(item.get("control"), {})
+        own = item.get("severity") if item.get("severity") in SEVERITIES else None
         enriched.append(
             dict(
                 item,
                 site=hosts.get(item.get("host"), {}).get("site", "default"),
                 title=control.get("title", ""),
                 seed=control.get("seed", ""),
-                severity=control.get("severity", ""),
+                severity=own or control.get("severity", ""),
             )
         )
+    enriched.sort(key=lambda item: item.get("priority", 1))
     return enriched
 
 

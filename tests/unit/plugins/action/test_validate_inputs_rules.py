@@ -35,6 +35,22 @@ def rules():
     return vi.load_rules()
 
 
+class InputFile(object):
+    """A file the test writes into its temp directory; the variable gets its path."""
+
+    def __init__(self, name, text):
+        self.name, self.text = name, text
+
+    def write(self, directory):
+        path = directory / self.name
+        path.write_text(self.text)
+        return str(path)
+
+
+KEV_ENTRY = {"cveID": "CVE-2024-3400", "vendorProject": "Palo Alto Networks", "product": "PAN-OS",
+             "dueDate": "2024-04-19", "knownRansomwareCampaignUse": "Unknown"}
+
+
 def exemption(**fields):
     item = {"user": "yoroi", "methods": "publickey", "from": ["192.0.2.0/24"]}
     item.update(fields)
@@ -162,6 +178,29 @@ MALFORMED = [
     ("yoroi_ssh_result", {"guard_token": "x"}, "internal to the ssh role"),
     ("yoroi_mfa_result", {"guard_token": "x"}, "internal to the mfa role"),
     ("yoroi_lockout_guard_login", {}, "internal to the lockout_guard role"),
+    # appliances: versions and names land in findings, one line each
+    ("yoroi_appliance_firmware", "7.0.12\n7.2.0", "newline"),
+    ("yoroi_appliance_firmware", 7.1, "7.1 is not text; quote it"),
+    ("yoroi_appliance_firmware", 17, "17 is not text; quote it"),
+    ("yoroi_appliance_vendor", "Kitsune\rNetworks", "newline"),
+    ("yoroi_appliance_model", "KN-VPN\x00400", "control character"),
+    ("yoroi_appliance_product", "KitsuneOS\n", "newline"),
+    ("yoroi_appliance_address", "192.0.2.1\nx", "newline"),
+    # the advisory and KEV files, read on the controller (the message names the file)
+    ("yoroi_appliances_advisories", "/nonexistent/yoroi/advisories.yml", "/nonexistent/yoroi/advisories.yml: cannot be read"),
+    ("yoroi_appliances_advisories", "advisories.yml", "not an absolute path"),
+    ("yoroi_appliances_advisories", InputFile("advisories.yml", "advisories: [\n  - id: x\n bad"), "not YAML or JSON"),
+    ("yoroi_appliances_advisories", InputFile("advisories.yml", "- id: x\n"), "not a mapping with a list `advisories`"),
+    ("yoroi_appliances_advisories", InputFile("advisories.json", json.dumps({"advisories": [
+        {"id": "X-1", "vendor": "V", "models": ["M"], "cves": []}]})), "advisories[0]: fixed is missing"),
+    ("yoroi_appliances_advisories", InputFile("advisories.yml", yaml.safe_dump({"advisories": [
+        {"id": "X-1", "vendor": "V", "models": ["M"], "cves": [], "fixed": {"7.2": "7.4.3"}}]})),
+     "advisories[0] (X-1): fixed version '7.4.3' is not on train 7.2"),
+    ("yoroi_appliances_kev", InputFile("kev.json", "vulnerabilities: []\n"), "not JSON"),
+    ("yoroi_appliances_kev", InputFile("kev.json", json.dumps({"catalogVersion": "2024.11.27"})),
+     "not the CISA KEV catalog format"),
+    ("yoroi_appliances_kev", InputFile("kev.json", json.dumps({"vulnerabilities": [dict(KEV_ENTRY, dueDate=None)]})),
+     "vulnerabilities[0]: needs the strings cveID, vendorProject, product, dueDate"),
 ]
 
 
@@ -173,7 +212,10 @@ def test_the_table_is_large_and_covers_every_rule_kind(rules):
 
 
 @pytest.mark.parametrize("name,value,reason", MALFORMED, ids=["%s-%d" % (c[0], i) for i, c in enumerate(MALFORMED)])
-def test_a_malformed_input_is_refused_naming_the_variable(specs, rules, name, value, reason):
+def test_a_malformed_input_is_refused_naming_the_variable(specs, rules, tmp_path, name, value, reason):
+    if isinstance(value, InputFile):
+        value = value.write(tmp_path)
+        reason = reason if reason.startswith("/") else "%s: %s" % (value, reason)  # the file is named
     errors = vi.check({name: value}, specs, rules)
     assert errors, "%s=%r passed" % (name, value)
     assert all(error.startswith(name) for error in errors), errors
@@ -222,6 +264,23 @@ GOOD = [
     ("yoroi_access_review_approved_keys", {"yoroi": ["SHA256:dxFD5MecmzYyL7E6hf8KIqsWnEAZ/wA0lQeG+aGMgK8"]}),
     ("yoroi_access_review_scan_paths", ["/"]),
 ]
+
+
+def test_an_unknown_appliance_role_is_refused(specs, rules):
+    errors = vi.check({"yoroi_appliance_role": "toaster", "yoroi_appliances_internet_facing_roles": ["vpn", "dmz"]},
+                      specs, rules)
+    assert len(errors) == 2, errors
+    assert any("yoroi_appliance_role must be one of: vpn, gateway, firewall" in e and "got: toaster" in e for e in errors)
+    assert any("yoroi_appliances_internet_facing_roles must be one or more of" in e and "dmz" in e for e in errors)
+
+
+def test_the_example_advisories_and_a_kev_excerpt_pass(specs, rules):
+    data = Path(__file__).resolve().parents[1] / "data"
+    values = {"yoroi_appliances_advisories": str(ROOT / "inventories" / "example" / "advisories.yml"),
+              "yoroi_appliances_kev": str(data / "kev_excerpt.json"), "yoroi_appliance_firmware": "9.1.3-h4",
+              "yoroi_appliance_role": "vpn"}
+    assert vi.check(values, specs, rules) == []
+    assert vi.check({"yoroi_appliances_advisories": "", "yoroi_appliances_kev": ""}, specs, rules) == []
 
 
 @pytest.mark.parametrize("name,value", GOOD)
