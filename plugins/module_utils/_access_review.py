@@ -26,7 +26,7 @@ import posixpath
 import re
 import struct
 
-from ansible_collections.yoroi.baseline.plugins.module_utils._findings import FAIL, PASS, SKIPPED, finding, fold
+from ansible_collections.yoroi.baseline.plugins.module_utils._findings import FAIL, SKIPPED, finding, fold
 
 CONTROLS = {
     "ACR-001": "root is the only account with UID 0 that can log in",
@@ -466,7 +466,8 @@ def group_findings(members, accounts, approved, today, check_mode):
             findings.append(finding("ACR-003", status(ok, check_mode), "members of %s approved" % group,
                                     "%s is a member of %s" % (member, group), evidence, subject="%s:%s" % (group, member)))
     if not findings:
-        findings.append(finding("ACR-003", status(True, check_mode), CONTROLS["ACR-003"], "no members in %s" % ", ".join(sorted(members)) if members else "none of the groups exists", ""))
+        actual = "no members in %s" % ", ".join(sorted(members)) if members else "none of the groups exists"
+        findings.append(finding("ACR-003", status(True, check_mode), CONTROLS["ACR-003"], actual, ""))
     return findings
 
 

@@ -36,7 +36,7 @@ description:
     path and skips O(skip_paths). At most O(max_reported) failures per control are listed; one more
     finding counts the rest.
 author:
-  - Yoroi maintainers
+  - Yoroi maintainers (@yoroi)
 attributes:
   check_mode:
     support: full
@@ -348,7 +348,7 @@ def main():
                                    default=["root", "sudo", "wheel", "adm", "shadow", "disk", "staff", "docker", "lxd",
                                             "incus-admin", "libvirt"]),
             approved_privileged=dict(type="dict", default={}),
-            approved_keys=dict(type="dict", default={}),
+            approved_keys=dict(type="dict", default={}, no_log=False),  # fingerprints, not keys
             min_rsa_bits=dict(type="int", default=2048),
             scan_paths=dict(type="list", elements="path",
                             default=["/bin", "/boot", "/etc", "/lib", "/lib64", "/opt", "/root", "/sbin", "/srv", "/usr", "/var"]),
@@ -384,6 +384,7 @@ def main():
     owners, changed = package_owners([item[0] for item in special], merged_usr())
     findings += review.suid_findings(special, owners, changed, params["approved_suid"], limit, check_mode)
     concern.exit(findings, False, walk=covered)
+
 
 if __name__ == "__main__":
     main()

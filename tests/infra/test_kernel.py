@@ -215,7 +215,9 @@ def test_second_apply_changes_nothing_and_audit_agrees(kernel_lab):
     assert not [f for f in kernel_findings(doc) if f["status"] not in ("pass", "skipped")]
     audit_res, audit = runs["audit"]
     assert audit_res.returncode == 0, [f for f in kernel_findings(audit) if f["status"] not in ("pass", "skipped")]
-    as_status = lambda d: sorted((f["control"], f.get("subject"), f["status"]) for f in kernel_findings(d))  # noqa: E731
+
+    def as_status(document):
+        return sorted((f["control"], f.get("subject"), f["status"]) for f in kernel_findings(document))
     assert as_status(audit) == as_status(doc)
 
 
