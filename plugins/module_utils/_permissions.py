@@ -324,9 +324,10 @@ def banner_findings(paths, wanted, contact, before, after, check_mode):
         was, now = banner_problems(before.get(path), wanted, contact), banner_problems(after.get(path), wanted, contact)
         status = fold(not was, not now, check_mode, attempted=before.get(path) != after.get(path))
         shown = was if check_mode else now
-        notes = "; ".join(shown) if shown else "as the policy asks"
+        notes = "; ".join(shown)
         if before.get(path) != after.get(path):
-            notes += "; %s" % ("would be written" if check_mode else "written")
+            notes += ("; " if notes else "") + ("would be written" if check_mode else "written")
+        notes = notes or "as the policy asks"
         findings.append(finding("BNR-001", status, expected, "; ".join(shown) or "the site's banner", notes,
                                 subject=path))
     details = os_details(wanted)

@@ -23,7 +23,7 @@ description:
   - C(PRM-004) files and directories with no owner or group in O(scan_paths), reported only.
   - C(BNR-001) O(banner_paths) get the SSH banner's text (O(banner_text) with O(contact)) and
     must give no OS details (the C(\s \r \v \m) escapes of agetty, OS names, codenames).
-  - A symlink is never followed nor changed, and it is reported: a mode or owner is changed
+  - A symlink is never followed nor changed, and it is reported. A mode or owner is changed
     through a descriptor opened with C(O_NOFOLLOW) and checked against the C(lstat) read first.
     Banner and login.defs writes are atomic, with a backup of the old file.
 author:
@@ -266,14 +266,15 @@ def main():
     findings += prm.banner_findings(params["banner_paths"], banner, params["contact"], texts, texts_after,
                                     module.check_mode)
 
-    modes = dict((t.path, "%s -> %s" % (prm.describe(before[t.path], names, groups),
-                                         prm.describe(after[t.path] or before[t.path], names, groups)))
+    shown = dict((t.path, (prm.describe(before[t.path], names, groups),
+                           prm.describe(after[t.path] or before[t.path], names, groups)))
                  for t, _m, _o in changes if t.path not in errors)
+    modes = dict((path, "%s -> %s" % pair) for path, pair in shown.items())
     diff = [_files.file_diff(path, old, text) for path, (old, text) in files.items()]
-    if modes:
+    if shown:
         diff.append({"before_header": "modes", "after_header": "modes",
-                     "before": "".join("%s %s\n" % (p, m.split(" -> ")[0]) for p, m in sorted(modes.items())),
-                     "after": "".join("%s %s\n" % (p, m.split(" -> ")[1]) for p, m in sorted(modes.items()))})
+                     "before": "".join("%s %s\n" % (path, pair[0]) for path, pair in sorted(shown.items())),
+                     "after": "".join("%s %s\n" % (path, pair[1]) for path, pair in sorted(shown.items()))})
     changed = bool(files) or bool(modes)
     concern.exit(findings, changed, diff, files=written, modes=modes)
 
