@@ -37,6 +37,7 @@ attributes:
     description: Shows each file written, and each mode or owner changed, before and after.
 extends_documentation_fragment:
   - yoroi.baseline.concern
+  - yoroi.baseline.concern.protected
 options:
   umask:
     description: The default umask (C(PRM-002)), in octal; a stricter one found is kept.
