@@ -144,6 +144,17 @@ MALFORMED = [
     ("yoroi_kernel_blocked_modules", ["cramfs", "udf /bin/true"], "expected form"),
     ("yoroi_kernel_blocked_modules", ["cramfs\ninstall ext4 /bin/false"], "newline"),
     ("yoroi_kernel_blocked_modules", ["Cramfs"], "expected form"),
+    # permissions and banners: a umask lands in login.defs and a shell line; banners are rewritten
+    ("yoroi_permissions_umask", "022\numask 000", "newline"),
+    ("yoroi_permissions_umask", "u=rwx,g=rx", "expected form"),
+    ("yoroi_permissions_umask", "0287", "expected form"),
+    ("yoroi_permissions_banner_paths", ["/etc/issue", "/etc/shadow"], "expected form"),
+    ("yoroi_permissions_banner_paths", ["/etc/./issue"], "not normalized"),
+    ("yoroi_permissions_banner_text", "Authorized use only\x1b[2J", "control character"),
+    ("yoroi_permissions_scan_paths", ["usr"], "expected form"),
+    ("yoroi_permissions_skip_paths", ["/var/lib/docker/"], "expected form"),
+    ("yoroi_permissions_max_reported", 0, "must be from 1 to 10000"),
+    ("yoroi_protected_accounts", ["alice bob"], "whitespace"),
     # guard timeouts: 0 (off) or long enough to confirm a change
     ("yoroi_ssh_guard_timeout", 5, "at least 20 seconds"),
     ("yoroi_mfa_guard_timeout", 1, "at least 20 seconds"),
@@ -263,6 +274,8 @@ GOOD = [
     ("yoroi_access_review_approved_privileged", {"sudo": ["breakglass", "yoroi"], "adm": []}),
     ("yoroi_access_review_approved_keys", {"yoroi": ["SHA256:dxFD5MecmzYyL7E6hf8KIqsWnEAZ/wA0lQeG+aGMgK8"]}),
     ("yoroi_access_review_scan_paths", ["/"]),
+    ("yoroi_permissions_umask", "0077"),
+    ("yoroi_permissions_banner_paths", ["/etc/issue", "/etc/issue.net", "/etc/ssh/yoroi-banner"]),
 ]
 
 
