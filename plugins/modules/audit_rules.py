@@ -14,7 +14,8 @@ description:
   - Reads the rules.d files, the compiled rules (C(augenrules --check)), the syslog plugin's
     configuration and the SUID/SGID programs on the host once, and evaluates controls
     C(AUD-001) to C(AUD-005) in one pass.
-  - C(AUD-001) auditd installed (in this same call when applying) and enabled.
+  - C(AUD-001) auditd installed (in this same call when applying), enabled and running; in a
+    container, where auditd cannot run, installed and enabled.
   - C(AUD-002) watches on the identity files, sudoers, the authentication log and the login
     records; syscall rules for time changes and kernel module loading, once per ABI the host
     runs (b64 and b32 on a 64-bit host). One finding per group (its subject).
@@ -25,7 +26,7 @@ description:
     forwarding carries auditd's records.
   - The rules are one file, C(/etc/audit/rules.d/50-yoroi.rules), written atomically with a
     backup; an unchanged file is not rewritten. It is then compiled and loaded with
-    C(augenrules --load). A kernel that cannot load audit rules (a container) is reported:
+    C(augenrules --load). A kernel that cannot load audit rules (a container) is reported -
     the findings are C(skipped) with the reason once the files are right, never a failed run.
 author:
   - Yoroi maintainers (@yoroi)
@@ -241,15 +242,21 @@ def main():
     if plugin_after is not None and plugin_after != plugin_before:
         writes[aud.SYSLOG_PLUGIN] = (plugin_before, plugin_after)
     enable = installed and enabled_before != "enabled"
-    load = installed and (rules.write or not before.compiled)
+    # auditd cannot run in a container (no audit subsystem of its own): not started there
+    start = installed and not in_container and active != "active"
+    keys = aud.wanted_keys(params["watches"], programs)
+    unloaded = before.loaded is not None and not keys <= before.loaded
+    load = installed and (rules.write or not before.compiled or unloaded)
 
     written = {}
-    with concern.changing(needed=bool(writes or enable or load)):
+    with concern.changing(needed=bool(writes or enable or start or load)):
         for path, (_old, text) in sorted(writes.items()):
             written[path] = _files.write_file(module, host(path), text, mode=0o640)[1]
         if not module.check_mode:
             if enable:
                 run(module, ["systemctl", "enable", "auditd"])
+            if start:
+                run(module, ["systemctl", "start", "auditd"])
             if load:
                 # compiles rules.d into audit.rules, then loads it (refused in a container)
                 rc, out = run(module, ["augenrules", "--load"])
@@ -268,13 +275,15 @@ def main():
                           "enabled" if installed else enabled_before)
         after.loaded = before.loaded if not rules.write else None
         enabled_after = "enabled" if installed else enabled_before
+        active_after = "active" if start else active
     else:
         after, later_error = reader.state()
         load_error = load_error or later_error
-        enabled_after, active = reader.service()
+        enabled_after, active_after = reader.service()
 
-    findings = [aud.service_finding(installed and not concern.installed, installed, enabled_before, enabled_after,
-                                    active, module.check_mode, bool(concern.installed) or enable)]
+    findings = [aud.service_finding(installed and not concern.installed, installed, (enabled_before, active),
+                                    (enabled_after, active_after), in_container, module.check_mode,
+                                    bool(concern.installed) or enable or start)]
     lines_attempted = bool(rules.write) or load
     for group in aud.GROUPS:
         findings.append(aud.rule_findings("AUD-002", group[0], aud.group_lines(group, arch_list, uid_min), group[1],
@@ -290,9 +299,7 @@ def main():
                                        aud.SYSLOG_PLUGIN in writes, installed))
 
     diff = [_files.file_diff(path, old, text) for path, (old, text) in sorted(writes.items())]
-    changed = bool(writes) or (enable and not module.check_mode) or (load and not module.check_mode)
-    if module.check_mode:
-        changed = bool(writes or enable or load)
+    changed = bool(writes or enable or start or load)
     concern.exit(findings, changed, diff, files=written, privileged_programs=programs, load_error=load_error or "")
 
 

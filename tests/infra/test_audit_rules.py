@@ -84,7 +84,7 @@ def check_immutable(node):
 
 
 def check_plugin(node):
-    conf = dict((k.strip(), v.strip()) for k, _, v in
+    conf = dict((key.strip(), value.strip()) for key, _sep, value in
                 (line.partition("=") for line in rule_lines(node.host, PLUGIN)))
     assert conf.get("active") == "yes", "the syslog plugin is active = %s" % conf.get("active")
     assert node.host.file(conf["path"]).is_file, conf["path"]
@@ -159,6 +159,10 @@ def test_apply_installs_writes_and_reports_what_the_container_cannot_load(audit_
             assert "not loaded" in item["evidence"] and "podman" in item["evidence"], item
 
 
+def as_status(document):
+    return sorted((f["control"], f.get("subject"), f["status"]) for f in audit_findings(document))
+
+
 def test_second_apply_changes_nothing_and_audit_agrees(audit_lab):
     _node, _before, runs, _after = audit_lab
     res, doc = runs["second"]
@@ -166,5 +170,4 @@ def test_second_apply_changes_nothing_and_audit_agrees(audit_lab):
     assert not [f for f in audit_findings(doc) if f["status"] not in ("pass", "skipped")]
     audit_res, audit = runs["audit"]
     assert audit_res.returncode == 0, [f for f in audit_findings(audit) if f["status"] not in ("pass", "skipped")]
-    as_status = lambda d: sorted((f["control"], f.get("subject"), f["status"]) for f in audit_findings(d))  # noqa: E731
     assert as_status(audit) == as_status(doc)

@@ -13,9 +13,10 @@ BOOKWORM_SYSLOG = "# This file controls the configuration of the syslog plugin.\
                   "active = no\ndirection = out\npath = /sbin/audisp-syslog\ntype = always \nargs = LOG_INFO\nformat = string\n"
 CHECK_CHANGED = "/sbin/augenrules: Rules have changed and should be updated"
 CHECK_SAME = "/sbin/augenrules: No change"
-# auditctl -l on a host that loaded the rules (syscall rules print key=, watches -k)
+# auditctl -l as it prints loaded rules (syscall rules with key=, watches with -k); written by
+# hand in that form: no kernel here would load rules to record it
 AUDITCTL_L = "-w /etc/group -p wa -k identity\n-a always,exit -F arch=b64 -S adjtimex,settimeofday -F key=time-change\n"
-PROGRAMS = ["/usr/bin/su", "/usr/bin/passwd", "/usr/bin/chage", "/usr/lib/openssh/ssh-keysign"]
+PROGRAMS = ("/usr/bin/su", "/usr/bin/passwd", "/usr/bin/chage", "/usr/lib/openssh/ssh-keysign")
 
 
 def rendered(programs=PROGRAMS, immutable=True, watches=None):
@@ -136,7 +137,7 @@ def test_findings(case):
 
 def test_skipped_says_why_and_a_new_program_without_rule_fails():
     after = state(HARDENED, plugin=ON)
-    item = aud.rule_findings("AUD-003", "p", aud.privileged_lines(PROGRAMS + ["/usr/bin/newgrp"], 1000), "privileged",
+    item = aud.rule_findings("AUD-003", "p", aud.privileged_lines(PROGRAMS + ("/usr/bin/newgrp",), 1000), "privileged",
                              after, after, False, False, "Operation not permitted", "podman")
     assert item["status"] == "fail" and "/usr/bin/newgrp" in item["evidence"]
     item = aud.rule_findings("AUD-003", "p", aud.privileged_lines(PROGRAMS, 1000), "privileged",
@@ -151,6 +152,17 @@ def test_a_later_file_that_unsets_immutable_fails():
 
 
 def test_service_finding():
-    assert aud.service_finding(False, True, "", "enabled", "failed", False, True)["status"] == "fixed"
-    item = aud.service_finding(False, False, "", "", "", True, True)
+    # applied in a container: installed and enabled, auditd cannot run there
+    item = aud.service_finding(False, True, ("", ""), ("enabled", "failed"), "podman", False, True)
+    assert item["status"] == "fixed" and "cannot run" in item["evidence"]
+    # on a host it must run
+    assert aud.service_finding(True, True, ("enabled", "failed"), ("enabled", "failed"), None, False, True)["status"] == "fail"
+    assert aud.service_finding(True, True, ("enabled", "failed"), ("enabled", "active"), None, False, True)["status"] == "fixed"
+    item = aud.service_finding(False, False, ("", ""), ("", ""), None, True, True)
     assert item["status"] == "fail" and "installed when applying" in item["evidence"]
+
+
+def test_wanted_keys():
+    assert aud.wanted_keys({"/etc/hosts": "hosts"}, ["/usr/bin/su"]) == {
+        "identity", "scope", "auth_log", "logins", "time-change", "kernel_modules", "hosts", "privileged"}
+    assert "privileged" not in aud.wanted_keys({}, [])

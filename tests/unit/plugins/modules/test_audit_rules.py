@@ -21,6 +21,9 @@ class FakeHost(object):
     def __init__(self, root):
         self.root = root
         self.calls = []
+        self.kernel = False  # True: a host whose kernel loads audit rules
+        self.loaded = ""
+        self.active = "failed"
 
     def compiled(self):
         rules_d = self.root / "etc/audit/rules.d"
@@ -34,13 +37,20 @@ class FakeHost(object):
                 same = target.exists() and target.read_text() == self.compiled()
                 return 0, "/sbin/augenrules: No change" if same else "/sbin/augenrules: Rules have changed and should be updated"
             target.write_text(self.compiled())
+            if self.kernel:
+                self.loaded = target.read_text()
+                return 0, ""
             return 1, "You must be root to run this program."
         if argv[0] == "auditctl":
-            return 255, REFUSED
+            if not self.kernel:
+                return 255, REFUSED
+            return 0, self.loaded if argv[1:] == ["-l"] else "enabled 1"
         if argv[:2] == ["systemctl", "is-enabled"]:
             return 0, "enabled"
         if argv[:2] == ["systemctl", "is-active"]:
-            return 3, "failed"
+            return 0 if self.active == "active" else 3, self.active
+        if argv[:2] == ["systemctl", "start"]:
+            self.active = "active"
         return 0, ""
 
 
@@ -131,3 +141,20 @@ def test_check_mode_without_auditd_says_it_is_installed_when_applying(tree, run_
     found = dict((f["control"], f) for f in result["findings"])
     assert found["AUD-001"]["status"] == "fail" and "installed when applying" in found["AUD-001"]["evidence"]
     assert found["AUD-005"]["status"] == "fail" and "installed when applying" in found["AUD-005"]["evidence"]
+
+
+def test_on_a_host_rules_not_loaded_are_loaded_and_auditd_started(tree, run_module):
+    root, fake = tree
+    (root / "run/.containerenv").unlink()
+    fake.kernel = True
+    first, failed = run_module(mod, {})
+    assert not failed and ["systemctl", "start", "auditd"] in fake.calls
+    assert set(f["status"] for f in first["findings"]) == {"fixed"}, first["findings"]
+    fake.loaded = ""  # rules lost from the kernel (auditd stopped with -D, say): same files
+    fake.calls.clear()
+    again, failed = run_module(mod, {})
+    assert not failed and ["augenrules", "--load"] in fake.calls
+    assert set(f["status"] for f in again["findings"] if f["control"] in ("AUD-002", "AUD-003")) == {"fixed"}
+    fake.calls.clear()
+    third, _failed = run_module(mod, {})
+    assert not third["changed"] and set(f["status"] for f in third["findings"]) == {"pass"}
