@@ -234,39 +234,55 @@ def _rules_evidence(state, missing, key, load_error):
     return "; ".join(parts) or "in %s, compiled and loaded" % RULES_DIR
 
 
+WOULD = "; apply writes %s and compiles it" % RULES_FILE
+
+
 def rule_findings(control, subject, lines, key, before, after, check_mode, attempted, load_error, in_container):
     """One finding: the lines are in rules.d and compiled (and loaded, where the kernel
-    answers). Rules right on disk that a container cannot load are ``skipped``."""
+    answers). Rules right on disk that a container cannot load are ``skipped``. In check
+    mode, actual and evidence say what is there now (and what an apply would do)."""
     ok_before, ok_after = before.ok(lines, key), after.ok(lines, key)
     status = fold(ok_before, ok_after, check_mode, attempted)
-    missing = after.missing(lines)
     # right on disk (pass or fixed) but not loaded: skipped in a container, else a failure
     if status in (PASS, FIXED) and after.loaded is None and load_error:
         status = SKIPPED if in_container else FAIL
+    shown = before if check_mode else after
+    missing = shown.missing(lines)
     actual = "%d of %d rules in %s%s" % (len(lines) - len(missing), len(lines), RULES_DIR,
-                                         ", compiled" if after.compiled else ", not compiled")
-    evidence = _rules_evidence(after, missing, key, load_error)
+                                         ", compiled" if shown.compiled else ", not compiled")
+    evidence = _rules_evidence(shown, missing, key, load_error)
     if status == SKIPPED:
-        evidence = "not loaded: %s (%s); the files are right" % (load_error, in_container)
+        evidence = ("not loaded: in a container (%s) the kernel's audit subsystem refuses rules (%s); "
+                    "the files are right" % (in_container, load_error))
+    elif check_mode and status == FAIL and attempted:
+        evidence += WOULD
     return finding(control, status, "%d rules, key %s" % (len(lines), key), actual, evidence, subject)
 
 
 def immutable_finding(policy, before, after, check_mode, attempted):
+    shown = before if check_mode else after
     if not policy:
-        return finding("AUD-004", SKIPPED, "not required by policy", after.enabled_line or "no -e line",
+        return finding("AUD-004", SKIPPED, "not required by policy", shown.enabled_line or "no -e line",
                        "yoroi_audit_rules_immutable is false")
     ok_before = before.enabled_line == IMMUTABLE and before.compiled
     ok_after = after.enabled_line == IMMUTABLE and after.compiled
     status = fold(ok_before, ok_after, check_mode, attempted)
+    if shown.enabled_line == IMMUTABLE and shown.compiled:
+        evidence = "the last -e line wins (augenrules moves it to the end)"
+    elif shown.enabled_line == IMMUTABLE:
+        evidence = "the rules are not compiled into %s" % COMPILED_FILE
+    else:
+        evidence = "the last -e line of %s is %s" % (RULES_DIR, shown.enabled_line or "none")
+    if check_mode and status == FAIL and attempted:
+        evidence += WOULD
     return finding("AUD-004", status, "last -e line in %s is '%s'" % (RULES_DIR, IMMUTABLE),
-                   after.enabled_line or "no -e line",
-                   "the last -e line wins (augenrules moves it to the end)" if ok_after
-                   else "another rules file sets %s last, or the rules are not compiled" % (after.enabled_line or "none"))
+                   shown.enabled_line or "no -e line", evidence)
 
 
 def plugin_finding(policy, before, after, check_mode, attempted, installed):
+    shown = before if check_mode else after
     if not policy:
-        return finding("AUD-005", SKIPPED, "not required by policy", (after.plugin or {}).get("active", "absent"),
+        return finding("AUD-005", SKIPPED, "not required by policy", (shown.plugin or {}).get("active", "absent"),
                        "yoroi_audit_rules_syslog is false")
     if after.plugin is None:
         return finding("AUD-005", FAIL, "active = yes in %s" % SYSLOG_PLUGIN, "no such file",
@@ -275,9 +291,11 @@ def plugin_finding(policy, before, after, check_mode, attempted, installed):
     ok_before = before.plugin is not None and before.plugin.get("active") == "yes"
     ok_after = after.plugin.get("active") == "yes"
     status = fold(ok_before, ok_after, check_mode, attempted)
+    evidence = "path = %s, args = %s" % (shown.plugin.get("path", "?"), shown.plugin.get("args", ""))
+    if check_mode and status == FAIL and attempted:
+        evidence += "; apply sets active = yes"
     return finding("AUD-005", status, "active = yes in %s" % SYSLOG_PLUGIN,
-                   "active = %s" % after.plugin.get("active", "(unset)"),
-                   "path = %s, args = %s" % (after.plugin.get("path", "?"), after.plugin.get("args", "")))
+                   "active = %s" % shown.plugin.get("active", "(unset)"), evidence)
 
 
 def service_finding(installed_before, installed_after, before, after, in_container, check_mode, attempted):

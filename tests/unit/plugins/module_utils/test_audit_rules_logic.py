@@ -166,3 +166,13 @@ def test_wanted_keys():
     assert aud.wanted_keys({"/etc/hosts": "hosts"}, ["/usr/bin/su"]) == {
         "identity", "scope", "auth_log", "logins", "time-change", "kernel_modules", "hosts", "privileged"}
     assert "privileged" not in aud.wanted_keys({}, [])
+
+
+def test_check_mode_says_what_is_there_and_what_apply_would_do():
+    before, after = state(UNHARDENED, CHECK_SAME), state(HARDENED, CHECK_SAME, plugin=ON)
+    _found, findings = evaluate(before, after, True, True)
+    rules = [f for f in findings if f["control"] in ("AUD-002", "AUD-003")]
+    assert all(f["actual"].startswith("0 of ") and aud.RULES_FILE in f["evidence"] for f in rules), rules
+    by_control = dict((f["control"], f) for f in findings)
+    assert by_control["AUD-004"]["actual"] == "no -e line"
+    assert by_control["AUD-005"]["actual"] == "active = no" and "apply sets active = yes" in by_control["AUD-005"]["evidence"]
