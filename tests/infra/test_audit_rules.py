@@ -111,17 +111,11 @@ def run_checks(node):
 
 
 @pytest.fixture(scope="module")
-def audit_lab(module_lab, yoroi_cli, tmp_path_factory):
-    _lab, nodes = module_lab(hosts=1)
-    lab, node = _lab, nodes[0]
+def audit_lab(module_lab, apply_twice_and_audit):
+    lab, nodes = module_lab(hosts=1)
+    node = nodes[0]
     before = run_checks(node)
-    runs = {}
-    for name, command in (("apply", "apply"), ("second", "apply"), ("audit", "audit")):
-        argv = [command, "-i", str(lab.inventory_path), "--limit", node.name, "--tags", "audit_rules", "-o", "json"]
-        if command == "apply":
-            argv.insert(1, "--yes")
-        res = yoroi_cli.run(*argv, state_dir=tmp_path_factory.mktemp("yoroi-state"))
-        runs[name] = (res, yoroi_cli.json(res))
+    runs = apply_twice_and_audit(lab, node, "audit_rules")
     return node, before, runs, run_checks(node)
 
 
