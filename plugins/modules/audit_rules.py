@@ -237,9 +237,10 @@ def main():
     plugin_before = _files.read_text(host(aud.SYSLOG_PLUGIN))
     plugin_after = aud.render_plugin(plugin_before, True) if params["syslog"] else plugin_before
     writes = {}
-    if rules.write:
+    # without auditd (not asked for in packages) nothing would read the rules: none written
+    if rules.write and installed:
         writes[aud.RULES_FILE] = (current, rules.content)
-    if plugin_after is not None and plugin_after != plugin_before:
+    if installed and plugin_after is not None and plugin_after != plugin_before:
         writes[aud.SYSLOG_PLUGIN] = (plugin_before, plugin_after)
     enable = installed and enabled_before != "enabled"
     # auditd cannot run in a container (no audit subsystem of its own): not started there

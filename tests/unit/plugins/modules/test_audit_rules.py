@@ -158,3 +158,13 @@ def test_on_a_host_rules_not_loaded_are_loaded_and_auditd_started(tree, run_modu
     fake.calls.clear()
     third, _failed = run_module(mod, {})
     assert not third["changed"] and set(f["status"] for f in third["findings"]) == {"pass"}
+
+
+def test_apply_without_auditd_and_no_package_asked_writes_nothing(tree, run_module, monkeypatch):
+    root, _fake = tree
+    monkeypatch.setattr(_packages, "missing", lambda _module, names: list(names))
+    result, failed = run_module(mod, {})
+    assert not failed and not result["changed"]
+    assert not (root / "etc/audit/rules.d/50-yoroi.rules").exists()
+    assert "active = no" in (root / "etc/audit/plugins.d/syslog.conf").read_text()
+    assert set(f["status"] for f in result["findings"]) == {"fail"}
