@@ -214,3 +214,22 @@ def apply_to(tmp_path_factory):
         return documents
 
     return apply
+
+
+@pytest.fixture(scope="module")
+def apply_twice_and_audit(tmp_path_factory):
+    """``apply_twice_and_audit(lab, node, tag)`` -> {"apply", "second", "audit": (res, document)}:
+    `yoroi apply --tags TAG` twice on one host, then `yoroi audit --tags TAG`, each with
+    its own state dir; the caller asserts on the exit codes and findings."""
+
+    def run(lab, node, tag: str) -> dict:
+        runs = {}
+        for name, command in (("apply", "apply"), ("second", "apply"), ("audit", "audit")):
+            argv = [command, "-i", str(lab.inventory_path), "--limit", node.name, "--tags", tag, "-o", "json"]
+            if command == "apply":
+                argv.insert(1, "--yes")
+            res = run_yoroi(*argv, state_dir=tmp_path_factory.mktemp("yoroi-state"))
+            runs[name] = (res, yoroi_json(res))
+        return runs
+
+    return run

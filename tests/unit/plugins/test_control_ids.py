@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.yoroi.baseline.plugins.module_utils import _access_review, _accounts, _appliances, _kernel, _mfa, _password_policy, _permissions, _sshd
+from ansible_collections.yoroi.baseline.plugins.module_utils import _access_review, _accounts, _appliances, _audit_rules, _kernel, _mfa, _password_policy, _permissions, _sshd
 from ansible_collections.yoroi.baseline.plugins.modules import change_guard
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -24,6 +24,7 @@ ROLES = {
     "mfa": (set(_mfa.CONTROLS), ["plugins/modules/totp_mfa.py", "plugins/module_utils/_mfa.py"]),
     "kernel": (set(_kernel.CONTROLS), ["plugins/modules/kernel_hardening.py", "plugins/module_utils/_kernel.py"]),
     "permissions": (set(_permissions.CONTROLS), ["plugins/modules/file_permissions.py", "plugins/module_utils/_permissions.py"]),
+    "audit_rules": (set(_audit_rules.CONTROLS), ["plugins/modules/audit_rules.py", "plugins/module_utils/_audit_rules.py"]),
     "access_review": (set(_access_review.CONTROLS), ["plugins/modules/access_review.py", "plugins/module_utils/_access_review.py"]),
     "appliances": (set(_appliances.CONTROLS), ["plugins/action/appliance_advisories.py", "plugins/module_utils/_appliances.py"]),
     "lockout_guard": ({change_guard.CONTROL, change_guard.LEFTOVER_CONTROL}, ["plugins/modules/change_guard.py", "plugins/module_utils/_guard.py"]),

@@ -155,6 +155,17 @@ MALFORMED = [
     ("yoroi_permissions_skip_paths", ["/var/lib/docker/"], "expected form"),
     ("yoroi_permissions_max_reported", 0, "must be from 1 to 10000"),
     ("yoroi_protected_accounts", ["alice bob"], "whitespace"),
+    # audit rules: a watched path and its key land in one "-w PATH -p wa -k KEY" line
+    ("yoroi_audit_rules_watches", {"etc/hosts": "hosts"}, "expected form"),
+    ("yoroi_audit_rules_watches", {"/etc/../etc/hosts": "hosts"}, "expected form"),
+    ("yoroi_audit_rules_watches", {"/etc/hosts -k x -w /etc/y": "hosts"}, "expected form"),
+    ("yoroi_audit_rules_watches", {"/etc/hosts\n-e 0": "hosts"}, "newline"),
+    ("yoroi_audit_rules_watches", {"/etc/hosts": "two words"}, "expected form"),
+    ("yoroi_audit_rules_watches", {"/etc/hosts": "hosts\n-D"}, "newline"),
+    ("yoroi_audit_rules_watches", {"/etc/hosts": ""}, "expected form"),
+    ("yoroi_audit_rules_privileged_search_paths", ["/usr/"], "expected form"),
+    ("yoroi_audit_rules_privileged_search_paths", ["opt"], "expected form"),
+    ("yoroi_audit_rules_apt_cache_valid_time", -1, "must be from 0"),
     # guard timeouts: 0 (off) or long enough to confirm a change
     ("yoroi_ssh_guard_timeout", 5, "at least 20 seconds"),
     ("yoroi_mfa_guard_timeout", 1, "at least 20 seconds"),
