@@ -144,6 +144,8 @@ MALFORMED = [
     ("yoroi_kernel_blocked_modules", ["cramfs", "udf /bin/true"], "expected form"),
     ("yoroi_kernel_blocked_modules", ["cramfs\ninstall ext4 /bin/false"], "newline"),
     ("yoroi_kernel_blocked_modules", ["Cramfs"], "expected form"),
+    ("yoroi_assets_privileged_groups", ["sudo", "wheel admin"], "expected form"),
+    ("yoroi_assets_privileged_groups", ["sudo\nroot"], "newline"),
     # guard timeouts: 0 (off) or long enough to confirm a change
     ("yoroi_ssh_guard_timeout", 5, "at least 20 seconds"),
     ("yoroi_mfa_guard_timeout", 1, "at least 20 seconds"),
