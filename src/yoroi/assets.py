@@ -116,9 +116,9 @@ def render_json(register: dict) -> str:
     return json.dumps(register, indent=2, sort_keys=True) + "\n"
 
 
-def _cell(value) -> str:
+def cell(value) -> str:
     if isinstance(value, list):
-        return " ".join(_cell(item) for item in value)
+        return " ".join(cell(item) for item in value)
     if isinstance(value, dict):
         if "port" in value:
             return "%s/%s:%s(%s)" % (value["protocol"], value["address"], value["port"], ",".join(value.get("processes") or []))
@@ -135,7 +135,7 @@ def render_csv(register: dict) -> str:
     writer.writerow(CSV_COLUMNS)
     for name in sorted(register["assets"]):
         entry = register["assets"][name]
-        writer.writerow([_cell(entry.get(column)) for column in CSV_COLUMNS])
+        writer.writerow([cell(entry.get(column)) for column in CSV_COLUMNS])
     return out.getvalue()
 
 
