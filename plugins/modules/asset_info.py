@@ -30,6 +30,7 @@ attributes:
     description: Reads only; the same in check mode.
   diff_mode:
     support: none
+    description: Nothing changes, so there is nothing to show.
 options:
   privileged_groups:
     description: Groups whose members count as privileged users.

@@ -11,10 +11,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
-from yoroi.findings import write_private
+from yoroi.findings import keep
 
 SCHEMA = "yoroi.assets/1"
 CONTROLS = {"asset": "AST-001", "port": "AST-002", "privileged": "AST-003"}
@@ -152,14 +151,7 @@ def format_for(path: str) -> str:
 
 def save(register: dict, assets_dir: Path) -> Path:
     """Write the register as assets/<timestamp>.json (0600) and point assets/last.json at it."""
-    assets_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(assets_dir, 0o700)
-    stamp = register["generated"].replace(":", "").replace("-", "").replace("+0000", "Z")
-    path = assets_dir / ("%s.json" % stamp)
-    text = render_json(register)
-    for target in (path, assets_dir / "last.json"):
-        write_private(target, text)
-    return path
+    return keep(assets_dir, register["generated"], "", render_json(register))
 
 
 def load(path: Path) -> dict:

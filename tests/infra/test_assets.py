@@ -89,7 +89,7 @@ def test_register_then_exactly_the_new_port_and_sudoer(lab_node, yoroi_cli, tmp_
 
     host.check_output("systemd-run --unit yoroi-assets-http python3 -m http.server %d --bind 127.0.0.1" % PORT)
     host.check_output("usermod -aG sudo %s" % NEW_SUDOER)
-    for _ in range(50):
+    for _attempt in range(50):
         if any(port == PORT for _a, port, _n in ss_listeners(host)):
             break
         time.sleep(0.2)
@@ -101,5 +101,5 @@ def test_register_then_exactly_the_new_port_and_sudoer(lab_node, yoroi_cli, tmp_
     assert failures(run) == [("AST-002", "tcp/127.0.0.1:%d" % PORT), ("AST-003", "sudo:%s" % NEW_SUDOER)]
     port = [f for f in run["findings"] if f["control"] == "AST-002" and f["status"] == "fail"][0]
     assert "python3" in port["evidence"] and port["host"] == node.name
-    assert ("127.0.0.1", PORT, "python3") in {(p["address"], p["port"], n) for p in register["assets"][node.name]["listening"]
-                                             for n in p["processes"]}
+    listening = register["assets"][node.name]["listening"]
+    assert ("127.0.0.1", PORT, "python3") in {(p["address"], p["port"], n) for p in listening for n in p["processes"]}

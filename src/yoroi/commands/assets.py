@@ -93,4 +93,3 @@ def assets(inventory, limit, forks, output, targets, compare_file, reports, quie
     else:
         click.echo(register_mod.RENDERERS[output](register), nl=False)
     sys.exit(document["exit_code"])
-
