@@ -88,8 +88,8 @@ def assets(inventory, limit, forks, output, targets, compare_file, reports, quie
         write_report(path, report.render(document, report.format_for(path)))
     if output == "text":
         click.echo(report.render(document, "text"), nl=False)
-        if register["assets"]:
-            click.echo("(register saved to %s)" % saved, err=True)
+        if register["assets"] and not quiet:
+            click.echo("(register saved to %s; the run under %s)" % (saved, settings.runs_dir), err=True)
     else:
         click.echo(register_mod.RENDERERS[output](register), nl=False)
     sys.exit(document["exit_code"])
