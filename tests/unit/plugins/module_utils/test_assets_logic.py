@@ -17,10 +17,11 @@ def read(name):
     return (DATA / name).read_text()
 
 
-def test_os_release_of_a_bookworm_host():
-    values = _assets.parse_os_release(read("os-release.bookworm"))
+@pytest.mark.parametrize("name, release, codename", [("os-release.bookworm", "12", "bookworm"), ("os-release.trixie", "13", "trixie")])
+def test_os_release_of_the_lab_images(name, release, codename):
+    values = _assets.parse_os_release(read(name))
     assert (values["NAME"], values["VERSION_ID"], values["VERSION_CODENAME"], values["ID"]) == \
-        ("Debian GNU/Linux", "12", "bookworm", "debian")
+        ("Debian GNU/Linux", release, codename, "debian")
 
 
 def test_installed_packages_are_counted_from_the_status_file():
