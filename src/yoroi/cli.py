@@ -7,6 +7,7 @@ import click
 from yoroi import __version__
 from yoroi.commands._common import EXIT_CODES_HELP
 from yoroi.commands.apply import apply
+from yoroi.commands.assets import assets
 from yoroi.commands.audit import audit
 from yoroi.commands.controls import controls
 from yoroi.commands.lab import lab
@@ -43,10 +44,11 @@ def main():
     """Yoroi: one security baseline for server fleets, head office and branches alike.
 
     `yoroi audit` reports drift (check mode, nothing changes); `yoroi apply` fixes it with
-    the same roles; `yoroi report` renders a saved run again; `yoroi controls` lists the
+    the same roles; `yoroi assets` keeps the fleet asset register;
+    `yoroi report` renders a saved run again; `yoroi controls` lists the
     control catalog; `yoroi lab` runs disposable Debian hosts to try it on.
     """
 
 
-for command in (audit, apply, report, controls, lab):
+for command in (audit, apply, assets, report, controls, lab):
     main.add_command(command)

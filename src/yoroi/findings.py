@@ -62,16 +62,20 @@ def write_private(path, text: str) -> None:
         raise
 
 
-def save(document: dict, runs_dir: Path) -> Path:
-    """Write the run as runs/<timestamp>-<mode>.json (0600) and point runs/last.json at it."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(runs_dir, 0o700)
-    stamp = document["started"].replace(":", "").replace("-", "").replace("+0000", "Z")
-    path = runs_dir / ("%s-%s.json" % (stamp, document["mode"]))
-    text = json.dumps(document, indent=2, sort_keys=True)
-    for target in (path, runs_dir / "last.json"):
+def keep(directory: Path, stamp: str, suffix: str, text: str) -> Path:
+    """Write TEXT as DIRECTORY/<stamp as a file name><suffix>.json and as last.json (0600,
+    in a 0700 directory); returns the first."""
+    directory.mkdir(parents=True, exist_ok=True)
+    os.chmod(directory, 0o700)
+    path = directory / ("%s%s.json" % (stamp.replace(":", "").replace("-", "").replace("+0000", "Z"), suffix))
+    for target in (path, directory / "last.json"):
         write_private(target, text)
     return path
+
+
+def save(document: dict, runs_dir: Path) -> Path:
+    """Write the run as runs/<timestamp>-<mode>.json (0600) and point runs/last.json at it."""
+    return keep(runs_dir, document["started"], "-" + document["mode"], json.dumps(document, indent=2, sort_keys=True))
 
 
 def load(path: Path) -> dict:

@@ -8,7 +8,7 @@ from xml.etree import ElementTree as ET
 
 import jinja2
 
-from yoroi import collection
+from yoroi import assets, collection
 from yoroi.findings import STATUSES
 
 FORMATS = ("text", "json", "html", "junit")
@@ -124,6 +124,22 @@ def render_json(document: dict) -> str:
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
 
 
+REGISTER_ROWS_IN_HTML = 200
+
+
+def register_table(document: dict) -> dict | None:
+    """The asset register of a `yoroi assets` run as table rows, or only its size when it is
+    too long for a page (the JSON and CSV files hold it)."""
+    register = document.get("register")
+    if not register:
+        return None
+    entries = [register["assets"][name] for name in sorted(register["assets"])]
+    table = {"count": len(entries), "columns": assets.CSV_COLUMNS, "rows": None, "where": "the state directory's assets/"}
+    if len(entries) <= REGISTER_ROWS_IN_HTML:
+        table["rows"] = [[assets.cell(entry.get(column)) for column in assets.CSV_COLUMNS] for entry in entries]
+    return table
+
+
 def render_html(document: dict) -> str:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("yoroi", "templates"),
@@ -138,6 +154,7 @@ def render_html(document: dict) -> str:
         hosts=by_host(document),
         controls=by_control(document),
         statuses=STATUSES,
+        register=register_table(document),
     )
 
 

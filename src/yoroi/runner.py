@@ -26,13 +26,14 @@ HOST_EVENTS = ("runner_on_ok", "runner_on_failed", "runner_on_unreachable", "run
 
 @dataclass
 class RunRequest:
-    mode: str  # audit | apply
+    mode: str  # audit | apply | assets
     inventory: str | None
     limit: str | None = None
     tags: list[str] = field(default_factory=list)
     forks: int = 10
     serial: str | None = None
     extra_vars: dict = field(default_factory=dict)
+    playbook: str = "site"
 
 
 def _now() -> str:
@@ -45,6 +46,7 @@ class EventCollector:
     def __init__(self, progress: Callable[[str], None] | None = None):
         self.hosts: dict[str, dict] = {}
         self.findings: list[dict] = []
+        self.assets: dict[str, dict] = {}  # host -> its asset register entry (playbooks/assets.yml)
         self.progress = progress
         self.started = time.monotonic()
 
@@ -77,6 +79,9 @@ class EventCollector:
         for warning in res.get("warnings") or []:
             if warning not in host["warnings"]:
                 host["warnings"].append(warning)
+        asset = res.get("asset") or (res.get("ansible_facts") or {}).get("yoroi_asset")
+        if kind == "runner_on_ok" and isinstance(asset, dict):
+            self.assets[data.get("host", "?")] = asset
         for result in [res] + list(res.get("results") or []):
             for item in result.get("findings") or []:
                 self.findings.append(dict(item, host=data.get("host", "?"), task=task))
@@ -219,7 +224,7 @@ def run(request: RunRequest, progress: Callable[[str], None] | None = None) -> d
     with tempfile.TemporaryDirectory(prefix="yoroi-run-") as private:
         result = ansible_runner.run(
             private_data_dir=private,
-            playbook=str(collection.playbook("site")),
+            playbook=str(collection.playbook(request.playbook)),
             inventory=inventory,
             limit=request.limit,
             tags=",".join(request.tags) if request.tags else None,
@@ -243,7 +248,8 @@ def run(request: RunRequest, progress: Callable[[str], None] | None = None) -> d
     elif result.rc not in PLAY_COMPLETED:
         errors.append("ansible-playbook stopped (exit %s):" % result.rc)
         errors.extend("  " + line for line in stdout_tail.splitlines())
-    unevaluated = _unevaluated(collector.hosts, findings)
+    # a host registered as an asset was evaluated, though the register holds no finding
+    unevaluated = _unevaluated(collector.hosts, findings + [{"host": name} for name in collector.assets])
     if unevaluated:
         errors.append("%s on %s (no role ran there: check --tags, --limit and the yoroi_*_enabled variables)"
                       % (NOTHING_EVALUATED, ", ".join(sorted(unevaluated))))
@@ -260,6 +266,8 @@ def run(request: RunRequest, progress: Callable[[str], None] | None = None) -> d
         "findings": findings,
         "summary": summarize(findings),
     }
+    if collector.assets:
+        document["assets"] = collector.assets
     if errors:
         document["error"] = "\n".join(errors)
     document["exit_code"] = exit_code(document)

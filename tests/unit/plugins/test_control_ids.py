@@ -9,6 +9,7 @@ import yaml
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _access_review, _accounts, _appliances, _audit_rules, _kernel, _mfa, _password_policy, _permissions, _sshd
 from ansible_collections.yoroi.baseline.plugins.modules import change_guard
+from yoroi import assets
 
 ROOT = Path(__file__).resolve().parents[3]
 CATALOG = yaml.safe_load((ROOT / "controls" / "catalog.yml").read_text())["controls"]
@@ -27,6 +28,8 @@ ROLES = {
     "audit_rules": (set(_audit_rules.CONTROLS), ["plugins/modules/audit_rules.py", "plugins/module_utils/_audit_rules.py"]),
     "access_review": (set(_access_review.CONTROLS), ["plugins/modules/access_review.py", "plugins/module_utils/_access_review.py"]),
     "appliances": (set(_appliances.CONTROLS), ["plugins/action/appliance_advisories.py", "plugins/module_utils/_appliances.py"]),
+    # the register's differences are found on the controller; the role only reads (asset_info)
+    "assets": (set(assets.CONTROLS.values()), ["src/yoroi/assets.py", "plugins/modules/asset_info.py", "plugins/module_utils/_assets.py"]),
     "lockout_guard": ({change_guard.CONTROL, change_guard.LEFTOVER_CONTROL}, ["plugins/modules/change_guard.py", "plugins/module_utils/_guard.py"]),
 }
 

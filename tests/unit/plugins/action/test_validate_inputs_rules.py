@@ -166,6 +166,8 @@ MALFORMED = [
     ("yoroi_audit_rules_privileged_search_paths", ["/usr/"], "expected form"),
     ("yoroi_audit_rules_privileged_search_paths", ["opt"], "expected form"),
     ("yoroi_audit_rules_apt_cache_valid_time", -1, "must be from 0"),
+    ("yoroi_assets_privileged_groups", ["sudo", "wheel admin"], "expected form"),
+    ("yoroi_assets_privileged_groups", ["sudo\nroot"], "newline"),
     # guard timeouts: 0 (off) or long enough to confirm a change
     ("yoroi_ssh_guard_timeout", 5, "at least 20 seconds"),
     ("yoroi_mfa_guard_timeout", 1, "at least 20 seconds"),
