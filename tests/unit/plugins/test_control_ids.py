@@ -7,7 +7,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ansible_collections.yoroi.baseline.plugins.module_utils import _access_review, _accounts, _appliances, _audit_rules, _kernel, _mfa, _password_policy, _permissions, _sshd
+from ansible_collections.yoroi.baseline.plugins.module_utils import (
+    _access_review, _accounts, _appliances, _audit_rules, _kernel,
+    _mfa, _password_policy, _permissions, _sshd,
+)
 from ansible_collections.yoroi.baseline.plugins.modules import change_guard
 from yoroi import assets
 
