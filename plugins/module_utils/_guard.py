@@ -135,7 +135,9 @@ def render_restore_script(directory, entries, reload_units, host_lock=None):
     ``directory`` or None when the path did not exist before the change. The script does
     nothing once the change is confirmed (unless given ``--force``), already rolled back,
     or left ``restore_failed`` (``--force`` tries again). Its first argument, ``--force``
-    or ``--boot``, is also recorded as who restored (default: the timer). A file that
+    or ``--boot``, is also recorded as who restored (default: the timer); ``--locked``
+    says the caller (a module rolling back its own change) already holds the host lock,
+    which the script would otherwise wait for, on another descriptor, in vain. A file that
     cannot be put back, or a unit that cannot be reloaded, makes the state
     ``restore_failed`` and is listed in ``<dir>/failed``.
     """
@@ -150,13 +152,15 @@ def render_restore_script(directory, entries, reload_units, host_lock=None):
         "umask 077",
         "dir=%s" % q(directory),
         "host_lock=%s" % q(host_lock),
-        'arg="${1:-}"',
-        'case "$arg" in --force) by=force ;; --boot) by=boot ;; *) by=timer ;; esac',
+        "by=timer; locked=0",
+        'for arg in "$@"; do case "$arg" in --force) by=force ;; --boot) by=boot ;; --locked) locked=1 ;; esac; done',
         "# The host-wide lock first (as every changing module run takes it), then this guard's.",
-        'exec 8<>"$host_lock"',
-        "if ! flock -w %d 8; then" % HOST_LOCK_WAIT,
-        '  echo "yoroi guard: host lock $host_lock still held after %d s ($(cat "$host_lock")); restoring anyway" >&2'
+        'if [ "$locked" = 0 ]; then',
+        '  exec 8<>"$host_lock"',
+        "  if ! flock -w %d 8; then" % HOST_LOCK_WAIT,
+        '    echo "yoroi guard: host lock $host_lock still held after %d s ($(cat "$host_lock")); restoring anyway" >&2'
         % HOST_LOCK_WAIT,
+        "  fi",
         "fi",
         'exec 9>>"$dir/lock"',
         "flock 9",
@@ -433,12 +437,17 @@ def confirm(module, token, root=GUARD_ROOT):
     return result
 
 
-def rollback(module, token, root=GUARD_ROOT):
-    """Restore the files and reload the units now; see the module docstring."""
+def rollback(module, token, root=GUARD_ROOT, lock_held=False):
+    """Restore the files and reload the units now; see the module docstring.
+
+    ``lock_held``: the caller holds the host lock (a module undoing its own change inside
+    ``Concern.changing``); the script must not wait for it.
+    """
     status = read_status(token, root)
     previous = status["state"]
     if previous != ROLLED_BACK:
-        rc, out, err = _run(module, ["/bin/sh", os.path.join(status["dir"], SCRIPT), "--force"])
+        argv = ["/bin/sh", os.path.join(status["dir"], SCRIPT), "--force"] + (["--locked"] if lock_held else [])
+        rc, out, err = _run(module, argv)
         if rc != 0 and read_status(token, root)["state"] != RESTORE_FAILED:
             raise GuardError("restore script of guard %s failed (rc=%d): %s" % (token, rc, (err or out).strip()))
     _stop_timer(module, token)

@@ -565,7 +565,7 @@ def apply(module, concern, result, paths, texts, planned, stack, pre_edited, han
             restore_file(module, path, backup)
         if "guard_token" in result:
             # put back by hand above; the guard's own restore stops its timer
-            _guard.rollback(module, result.pop("guard_token"))
+            _guard.rollback(module, result.pop("guard_token"), lock_held=True)
         result["pam_auth_update"] = "rolled-back"
         concern.fail("password policy rolled back: %s; every file was restored from the backups taken in this run" % reason,
                      changed=False, **result)

@@ -480,7 +480,7 @@ def main():
             if rc != 0:
                 message = "systemctl reload %s failed: %s" % (p["service_name"], (err or out).strip())
                 if "guard_token" in result:
-                    guard.rollback(module, result["guard_token"], p["guard_root"])
+                    guard.rollback(module, result["guard_token"], p["guard_root"], lock_held=True)
                     message += "; the change was rolled back"
                 concern.fail(message, **result)
 

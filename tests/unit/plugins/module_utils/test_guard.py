@@ -240,6 +240,30 @@ def test_restore_waits_for_the_host_lock(tree, guard_host):
     assert tree["existing"].read_text() == "old\n"
 
 
+def test_a_module_rolling_back_under_the_host_lock_does_not_wait_for_itself(tree, guard_host, monkeypatch):
+    """password_policy and sshd_hardening undo a failed change inside Concern.changing,
+    holding the host lock: the restore they start must not wait for that lock (it would
+    wait HOST_LOCK_WAIT seconds on another descriptor, then restore anyway)."""
+    from ansible_collections.yoroi.baseline.plugins.module_utils import _lock
+
+    module = tree["module"]
+    armed = guard.arm(module, [str(tree["existing"])], [], 30, str(tree["root"]))
+    tree["existing"].write_text("new\n")
+    plain = module.run_command
+    module.run_command = lambda argv, environ_update=None: _timed_run(argv, module) if argv[0] == "/bin/sh" else plain(argv)
+    with _lock.host_lock("password_policy", path=str(guard_host["host_lock"])):
+        status = guard.rollback(module, armed["token"], str(tree["root"]), lock_held=True)
+    assert status["state"] == guard.ROLLED_BACK
+    assert tree["existing"].read_text() == "old\n"
+
+
+def _timed_run(argv, module):
+    # the restore must finish at once; a wait for the lock would hit this timeout
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=20,
+                          env=dict(os.environ, PATH=module.shim_dir + ":" + os.environ["PATH"]))
+    return proc.returncode, proc.stdout, proc.stderr
+
+
 def test_arm_installs_the_boot_unit_once(tree, guard_host):
     module = tree["module"]
     root = str(tree["root"])
