@@ -88,8 +88,27 @@ def group_lines(group, arch_list, uid_min, kmod=KMOD):
     return lines
 
 
+# A path that can stand in a rule line: auditctl splits on whitespace, and a newline
+# would start a rule of its own (a user may name a SUID file of theirs "x\n-D").
+RULE_PATH = re.compile(r"^/[A-Za-z0-9._+@%=,:~/-]*$")
+# More SUID/SGID files than this are not written as rules (users can make thousands).
+MAX_PROGRAMS = 2000
+
+
+def split_programs(programs):
+    """(paths that can stand in a rule, paths refused) - sorted; the refused ones are
+    reported, never written."""
+    usable, refused = [], []
+    for path in sorted(set(programs)):
+        (usable if RULE_PATH.match(path) and "/../" not in path + "/" else refused).append(path)
+    if len(usable) > MAX_PROGRAMS:
+        refused.extend(usable[MAX_PROGRAMS:])
+        usable = usable[:MAX_PROGRAMS]
+    return usable, refused
+
+
 def privileged_lines(programs, uid_min):
-    return [PRIVILEGED % (path, uid_min) for path in sorted(set(programs))]
+    return [PRIVILEGED % (path, uid_min) for path in split_programs(programs)[0]]
 
 
 def extra_lines(watches):
@@ -116,6 +135,9 @@ def render(arch_list, uid_min, programs, immutable, watches=None):
         out.append("")
         out.append("# AUD-004 immutable until the next boot: must stay the last rule")
         out.append(IMMUTABLE)
+    for line in out:
+        if "\n" in line or "\r" in line:
+            raise ValueError("refused to render an audit rule holding a line break: %r" % line)
     return "\n".join(out) + "\n"
 
 

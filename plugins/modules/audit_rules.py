@@ -113,6 +113,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import _files
 from ansible_collections.yoroi.baseline.plugins.module_utils import _hostfiles
 from ansible_collections.yoroi.baseline.plugins.module_utils import _packages
 from ansible_collections.yoroi.baseline.plugins.module_utils._kernel import container_name
+from ansible_collections.yoroi.baseline.plugins.module_utils._findings import FAIL, finding
 
 # Tests point ROOT at a tree of their own; on a host it is "".
 ROOT = ""
@@ -295,6 +296,15 @@ def main():
     findings.append(aud.rule_findings("AUD-003", "%d SUID/SGID programs" % len(programs),
                                       aud.privileged_lines(programs, uid_min), aud.PRIVILEGED_KEY,
                                       before, after, module.check_mode, lines_attempted, load_error, in_container))
+    refused = aud.split_programs(programs)[1]
+    if refused:
+        # a file name that cannot stand in a rule (whitespace, a line break: a user may name
+        # a SUID file of theirs so) or one past the limit is reported, never written
+        findings.append(finding("AUD-003", FAIL, aud.CONTROLS["AUD-003"],
+                                "%d SUID/SGID file(s) not audited" % len(refused),
+                                "names that cannot stand in an audit rule, or more than %d programs: %s"
+                                % (aud.MAX_PROGRAMS, ", ".join(repr(p) for p in refused[:20])),
+                                subject="unauditable"))
     findings.append(aud.immutable_finding(params["immutable"], before, after, module.check_mode, lines_attempted))
     findings.append(aud.plugin_finding(params["syslog"], before, after, module.check_mode,
                                        aud.SYSLOG_PLUGIN in writes, installed))

@@ -176,3 +176,14 @@ def test_check_mode_says_what_is_there_and_what_apply_would_do():
     by_control = dict((f["control"], f) for f in findings)
     assert by_control["AUD-004"]["actual"] == "no -e line"
     assert by_control["AUD-005"]["actual"] == "active = no" and "apply sets active = yes" in by_control["AUD-005"]["evidence"]
+
+
+def test_a_suid_file_named_to_inject_rules_is_refused_not_written():
+    """Any user may set SUID on a file of their own and name it with a line break: the
+    name must never become rule lines (-D would delete the rules loaded before it)."""
+    hostile = "/home/alice/x\n-D\n-e 0\n#"
+    usable, refused = aud.split_programs(["/usr/bin/sudo", hostile, "/home/bob/a b"])
+    assert usable == ["/usr/bin/sudo"] and refused == ["/home/alice/x\n-D\n-e 0\n#", "/home/bob/a b"]
+    text = aud.render(["b64"], 1000, ["/usr/bin/sudo", hostile], True)
+    assert "\n-D\n" not in text and "-e 0" not in text
+    assert text.rstrip().splitlines()[-1] == aud.IMMUTABLE
