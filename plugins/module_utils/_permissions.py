@@ -106,6 +106,11 @@ def sensitive_targets(expand):
     return targets
 
 
+# Directories some account may have as its home but that others use too.
+SHARED_DIRS = frozenset(["/", "/tmp", "/var/tmp", "/var", "/srv", "/opt", "/usr", "/home", "/etc", "/run",
+                         "/var/www", "/var/lib", "/var/spool", "/var/mail", "/dev/shm", "/mnt", "/media"])
+
+
 def home_targets(accounts, uid_min, protected):
     """[Target] of the homes of root and of every account with a UID from ``uid_min``
     (``nobody`` and homes such as / or /nonexistent aside). ``protected``: {name: reason}."""
@@ -156,6 +161,13 @@ def evaluate(target, info, uids, gids):
             gid = allowed[0]
             problems.append("group %s, not %s" % (info.gid, " or ".join(n for n in target.groups if n in gids) or "root"))
     if target.keep or not problems:
+        return problems, None, None
+    if target.control == "PRM-003" and ((uid is not None and info.uid != uid) or info.mode & 0o1000
+                                        or target.path in SHARED_DIRS):
+        # a "home" the account does not own, with the sticky bit, or a shared directory
+        # (an account whose home is /tmp or /srv) is reported: tightening it would take it
+        # from everyone else
+        problems.append("not the account's own directory: reported, not changed")
         return problems, None, None
     chown = None
     if (uid is not None and info.uid != uid) or gid is not None:

@@ -171,13 +171,14 @@ def walk_unowned(roots, skip, uids, gids, limit):
         device = info.st_dev
         for directory, dirs, files in os.walk(top):
             kept = []
+            subdirs = set(dirs)  # a membership test per entry: a list would be quadratic
             for name in dirs + files:
                 path = os.path.join(directory, name)
                 try:
                     entry = os.lstat(path)
                 except OSError:
                     continue
-                if name in dirs and stat.S_ISDIR(entry.st_mode) and entry.st_dev == device and path not in skip:
+                if name in subdirs and stat.S_ISDIR(entry.st_mode) and entry.st_dev == device and path not in skip:
                     kept.append(name)
                 for item in prm.unowned([(path[len(ROOT):], entry.st_uid, entry.st_gid)], uids, gids):
                     if len(found) < limit:

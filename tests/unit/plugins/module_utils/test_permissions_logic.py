@@ -36,7 +36,8 @@ CASES = [
     # a home: others lose their access; its owner is reported, not changed
     (HOME, prm.Info("directory", 1000, 1000, 0o755), 0o750, None, ["mode 0755"]),
     (HOME, prm.Info("directory", 1000, 1000, 0o700), None, None, []),
-    (HOME, prm.Info("directory", 0, 0, 0o755), 0o750, None, ["mode 0755", "owner 0"]),
+    # a home the account does not own is reported, never tightened (0750 root:root would shut alice out)
+    (HOME, prm.Info("directory", 0, 0, 0o755), None, None, ["mode 0755", "owner 0", "not the account's own directory"]),
     (KEPT, prm.Info("directory", 1000, 1000, 0o777), None, None, ["mode 0777"]),
 ]
 
@@ -177,3 +178,19 @@ def test_unowned_reported_only():
     assert found == [("/opt/b", "no owner (uid 4242)"), ("/var/c", "no group (gid 4343)")]
     assert [f["status"] for f in prm.unowned_findings(found, 2)] == ["fail", "fail", "fail"]
     assert [(f["status"], f["actual"]) for f in prm.unowned_findings([], 0)] == [("pass", "none found")]
+
+
+def test_a_home_that_is_a_shared_directory_is_reported_never_tightened():
+    """An account whose home is /tmp (or /srv, or a directory it does not own) must not
+    make the role chmod that directory 0750: the sticky bit and everyone's access would go."""
+    from ansible_collections.yoroi.baseline.plugins.module_utils import _permissions as prm
+    uids, gids = {"web": 1001}, {}
+    tmp = prm.Target("PRM-003", "/tmp", "directory", "web", None, prm.HOME_MODE, None)
+    problems, chmod, chown = prm.evaluate(tmp, prm.Info("directory", 0, 0, 0o1777), uids, gids)
+    assert chmod is None and chown is None and any("reported, not changed" in p for p in problems)
+    srv = prm.Target("PRM-003", "/srv/shared", "directory", "web", None, prm.HOME_MODE, None)
+    problems, chmod, chown = prm.evaluate(srv, prm.Info("directory", 0, 0, 0o755), uids, gids)
+    assert chmod is None and problems
+    own = prm.Target("PRM-003", "/home/web", "directory", "web", None, prm.HOME_MODE, None)
+    problems, chmod, chown = prm.evaluate(own, prm.Info("directory", 1001, 1001, 0o755), uids, gids)
+    assert chmod == 0o750
