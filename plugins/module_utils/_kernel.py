@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import collections
 import errno
+import re
 
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import (
     PASS, SKIPPED, finding, fold)
@@ -101,6 +102,27 @@ REFUSALS = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 # --- names and values ----------------------------------------------------------------------------
+
+
+# A sysctl key: dotted (net.ipv4.tcp_syncookies) or slashed with dots kept in a part
+# (net/ipv4/conf/eth0.100/rp_filter); no part "." or "..": the key becomes a path under
+# /proc/sys that is read and written as root.
+KEY = re.compile(r"^(?:[a-z0-9_-]+(?:\.[a-z0-9_-]+)+|[a-z0-9_-]+(?:/(?!\.\.?(?:/|$))[a-z0-9_.:-]+)+)$")
+# A module name as modprobe.d reads it: one word ("install NAME /bin/false").
+MODULE = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def check_inputs(sysctl, modules):
+    """Refuse (ValueError) a sysctl key, value or module name that could leave its place:
+    a path outside /proc/sys, a second line in a sysctl.d or modprobe.d file."""
+    for key, value in (sysctl or {}).items():
+        if not KEY.fullmatch(str(key)):
+            raise ValueError("sysctl key %r is not a key below /proc/sys" % (key,))
+        if value is not None and any(c in str(value) for c in "\n\r\0"):
+            raise ValueError("sysctl value of %s holds a line break" % key)
+    for name in modules or []:
+        if not MODULE.fullmatch(str(name)):
+            raise ValueError("module name %r is not one word of letters, digits, - and _" % (name,))
 
 
 def key_path(key):

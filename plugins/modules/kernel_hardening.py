@@ -217,6 +217,11 @@ def main():
     params = module.params
     concern = _concern.Concern(module, "kernel_hardening", krn.CONTROLS, change="kernel")
 
+    try:
+        krn.check_inputs(params["sysctl"], params["blocked_modules"])
+    except ValueError as exc:
+        concern.refuse(str(exc))
+
     # read
     wanted = krn.wanted_sysctl(params["sysctl"], params["ipv6_router_advertisements"])
     modules, allowed = krn.wanted_modules(params["blocked_modules"], params["block_usb_storage"], params["block_firewire"])

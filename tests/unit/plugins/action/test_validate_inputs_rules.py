@@ -136,6 +136,8 @@ MALFORMED = [
     ("yoroi_kernel_sysctl", {"kernel.kptr_restrict\n": 1}, "newline"),
     ("yoroi_kernel_sysctl", {"kernel.kptr_restrict = 0 #": 1}, "expected form"),
     ("yoroi_kernel_sysctl", {"Kernel.Kptr_Restrict": 1}, "expected form"),
+    ("yoroi_kernel_sysctl", {"../../../etc/shadow": 1}, "expected form"),
+    ("yoroi_kernel_sysctl", {"net/ipv4/../../../../etc/shadow": 1}, "expected form"),
     ("yoroi_kernel_sysctl", {"kernel.kptr_restrict": "2\nkernel.modules_disabled = 1"}, "newline"),
     ("yoroi_kernel_sysctl", {"kernel.kptr_restrict": "2 # two"}, "expected form"),
     ("yoroi_kernel_sysctl", {"kernel.kptr_restrict": [1, 2]}, "expected form"),

@@ -255,3 +255,24 @@ def test_in_a_container_an_unsettable_key_is_judged_on_the_file_then_skipped():
     # the same refusal outside a container stays a failure
     host = by_subject(krn.sysctl_findings(wanted, conf, conf, RUNTIME, RUNTIME, {}, blocked, False, None))
     assert host[key]["status"] == "fail"
+
+
+@pytest.mark.parametrize("sysctl, modules", [
+    ({"../../../etc/shadow": 1}, []),
+    ({"net/ipv4/../../../../etc/shadow": 1}, []),
+    ({"kernel.a\nkernel.modules_disabled": 1}, []),
+    ({"kernel.kptr_restrict": "2\nkernel.modules_disabled = 1"}, []),
+    ({"kernel.kptr_restrict\n": 1}, []),
+    ({}, ["usb-storage /bin/sh -c 'id'; true"]),
+    ({}, ["cramfs\n"]),
+])
+def test_the_module_refuses_keys_values_and_names_that_leave_their_place(sysctl, modules):
+    """The controller checks these first; the module, run on its own, refuses them too:
+    a key is a path read and written as root, a name a word in modprobe.d."""
+    with pytest.raises(ValueError):
+        krn.check_inputs(sysctl, modules)
+
+
+def test_real_keys_and_names_pass_the_module_check():
+    krn.check_inputs({"net.ipv4.conf.all.rp_filter": 1, "net/ipv4/conf/eth0.100/rp_filter": 1,
+                      "kernel.yama.ptrace_scope": 1}, ["usb-storage", "firewire_core", "cramfs"])
