@@ -362,8 +362,27 @@ def describe_key(key, path):
         words += " " + key.comment
     where = "%s:%d" % (path, key.line)
     if key.options:
-        where += ", options %s" % key.options
+        # option names only: a value (command="... --token=...", environment="PASS=...")
+        # can hold a secret, and findings travel to the controller's reports
+        where += ", options %s" % ",".join(option_names(key.options))
     return words, where
+
+
+def option_names(options):
+    """The names of an authorized_keys options field, values left out (quotes honoured)."""
+    names, word, quoted, skipping = [], "", False, False
+    for char in options + ",":
+        if char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            if word:
+                names.append(word)
+            word, skipping = "", False
+        elif char == "=" and not quoted:
+            skipping = True
+        elif not skipping and not quoted:
+            word += char
+    return names
 
 
 def key_findings(holdings, approved, min_rsa_bits, check_mode, keys_command=None):

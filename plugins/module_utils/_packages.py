@@ -64,6 +64,9 @@ def install(module, names, cache_valid_time):
         rc, out, err = module.run_command([apt_get] + lock + ["-q", "update"], environ_update=env)
         if rc != 0:
             raise OSError("apt-get update failed: %s" % (err or out).strip()[-500:])
-    rc, out, err = module.run_command([apt_get] + lock + ["-q", "-y", "install"] + list(names), environ_update=env)
+    # --no-remove: a package that conflicts with one installed (sudo, an SSH server) must
+    # fail the install, never remove it; "--": a name is never read as an option.
+    rc, out, err = module.run_command([apt_get] + lock + ["-q", "-y", "--no-remove", "install", "--"] + list(names),
+                                      environ_update=env)
     if rc != 0:
         raise OSError("apt-get install %s failed: %s" % (" ".join(names), (err or out).strip()[-500:]))

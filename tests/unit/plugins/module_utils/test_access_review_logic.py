@@ -306,3 +306,10 @@ def test_world_writable_findings():
 
 def test_every_control_is_declared():
     assert sorted(review.CONTROLS) == ["ACR-%03d" % i for i in range(1, 8)]
+
+
+def test_key_options_are_reported_by_name_only():
+    """A command= or environment= value can hold a token; findings reach reports."""
+    from ansible_collections.yoroi.baseline.plugins.module_utils import _access_review as review
+    options = 'command="/usr/bin/backup --token=S3CR3T,x",environment="PASS=hunter2",no-pty,from="10.0.0.0/8"'
+    assert review.option_names(options) == ["command", "environment", "no-pty", "from"]

@@ -52,7 +52,8 @@ def test_missing_package_is_installed_and_the_run_says_so(monkeypatch, tmp_path)
     concern = _concern.Concern(module, "mfa", {"MFA-001": "x"})
     assert concern.install(["libpam-google-authenticator"], cache_valid_time=3600) == ["libpam-google-authenticator"]
     argv, env = module.calls[-1]
-    assert argv[0].endswith("apt-get") and argv[-2:] == ["install", "libpam-google-authenticator"]
+    assert argv[0].endswith("apt-get") and argv[-3:] == ["install", "--", "libpam-google-authenticator"]
+    assert "--no-remove" in argv  # a conflicting package fails the install, never removes sudo or sshd
     assert env["DEBIAN_FRONTEND"] == "noninteractive" and "DPkg::Lock::Timeout=300" in argv
     assert not any("update" in c[0] for c in module.calls)  # lists fresh enough
     result = {}
@@ -70,7 +71,7 @@ def test_stale_lists_are_updated_first(monkeypatch, tmp_path):
     monkeypatch.setattr(_packages, "lists_age", lambda: None)
     module = FakeModule(dpkg_out="libpam-pwquality not-installed\n")
     _concern.Concern(module, "password_policy", {}).install(["libpam-pwquality"], cache_valid_time=3600)
-    verbs = [c[0][-1] if "update" in c[0] else c[0][-2] for c in module.calls[1:]]
+    verbs = ["update" if "update" in c[0] else "install" for c in module.calls[1:]]
     assert verbs == ["update", "install"]
 
 
