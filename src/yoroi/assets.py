@@ -34,10 +34,17 @@ def build(document: dict) -> dict:
             status = "ok"
         else:
             status = host["status"] if host["status"] != "ok" else "failed"
+        problems = malformed(entry) if entry else []
+        if problems:
+            # what a host returns is data, not trusted: a wrong shape is that host's error,
+            # never an exception that loses the whole register
+            for field in ("listening", "privileged"):
+                entry.pop(field, None)
+            status = "failed"
         entry.update(name=name, site=host.get("site", "default"), status=status)
         entry.setdefault("kind", "unknown")
         if host.get("errors") or status != "ok":
-            entry["errors"] = list(host.get("errors") or ["no register entry returned"])
+            entry["errors"] = list(host.get("errors") or []) + problems or ["no register entry returned"]
         assets[name] = entry
     return {
         "schema": SCHEMA,
@@ -45,6 +52,21 @@ def build(document: dict) -> dict:
         "inventory": document.get("inventory"),
         "assets": assets,
     }
+
+
+def malformed(entry: dict) -> list:
+    """Why a host's register entry cannot be used ([] when it can)."""
+    problems = []
+    listening = entry.get("listening")
+    if listening is not None and not (isinstance(listening, list) and all(
+            isinstance(p, dict) and {"protocol", "address", "port"} <= set(p)
+            and isinstance(p.get("processes") or [], list) for p in listening)):
+        problems.append("malformed 'listening' in the host's answer")
+    privileged = entry.get("privileged")
+    if privileged is not None and not (isinstance(privileged, dict) and all(
+            isinstance(members, list) and all(isinstance(m, str) for m in members) for members in privileged.values())):
+        problems.append("malformed 'privileged' in the host's answer")
+    return problems
 
 
 def _ports(entry: dict) -> set:

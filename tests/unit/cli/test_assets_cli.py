@@ -148,3 +148,18 @@ def test_a_long_register_is_named_not_listed_in_html(monkeypatch):
     monkeypatch.setattr(report, "REGISTER_ROWS_IN_HTML", 1)
     table = report.register_table({"register": register(h1=host_entry(), h2=host_entry())})
     assert table["rows"] is None and table["count"] == 2
+
+
+def test_a_host_answering_a_wrong_shape_is_its_own_error_not_a_crash():
+    """A host's answer is data: a listening entry without a protocol, or members as a string,
+    must not raise in the CSV or the comparison and lose the whole register."""
+    bad = dict(host_entry(), listening=[{"port": 1}], privileged={"sudo": "alice"})
+    document = {"finished": "2026-11-28T00:00:00+00:00", "inventory": "inv",
+                "hosts": {"h1": {"status": "ok", "site": "lab"}, "h2": {"status": "ok", "site": "lab"}},
+                "assets": {"h1": bad, "h2": host_entry()}}
+    built = assets.build(document)
+    assert built["assets"]["h1"]["status"] == "failed"
+    assert any("malformed 'listening'" in e for e in built["assets"]["h1"]["errors"])
+    assert built["assets"]["h2"]["status"] == "ok"
+    assert "h2" in assets.render_csv(built)
+    assets.compare(built, built)
