@@ -125,3 +125,15 @@ def test_raw_module_output_never_leaves_the_plugin(tmp_path):
     assert result["failed"] and SECRET not in json.dumps(result)
     leaked = action.withhold_secrets({"msg": "oops " + SECRET}, [SECRET])
     assert leaked["failed"] and SECRET not in json.dumps(leaked)
+
+
+def test_async_is_refused_before_the_module_runs(tmp_path):
+    """An async job writes the module's whole result to a file on the host: the secrets too.
+    The action declares no async support, so Ansible refuses it before the module runs."""
+    plugin, calls = _plugin([_module_result()], {"groups": ["g"], "automation_account": "yoroi",
+                                                 "enrollment_dir": str(tmp_path)})
+    plugin._task.async_val = 300
+    from ansible.errors import AnsibleActionFail
+    with pytest.raises(AnsibleActionFail, match="does not support async"):
+        plugin.run(task_vars={"inventory_hostname": "web1"})  # Ansible refuses: the action declares no async
+    assert calls == []
