@@ -171,7 +171,7 @@ MALFORMED = [
     # listening services: allowlist entries and the units handed to systemctl
     ("yoroi_services_allowlist", [{"port": 0}], "expected form"),
     ("yoroi_services_allowlist", [{"port": 70000, "protocol": "tcp"}], "expected form"),
-    ("yoroi_services_allowlist", [{"port": 22, "protocol": "sctp"}], "must be one of: tcp, udp"),
+    ("yoroi_services_allowlist", [{"port": 22, "protocol": "sctp"}], "expected form"),
     ("yoroi_services_allowlist", [{"port": 22, "process": "/usr/sbin/sshd"}], "expected form"),
     ("yoroi_services_allowlist", [{"port": 22, "process": "a-process-name-too-long"}], "expected form"),
     ("yoroi_services_stop_unlisted", ["--now"], "expected form"),
