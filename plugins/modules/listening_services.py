@@ -28,6 +28,7 @@ attributes:
     description: Reads and plans only; a unit still running has status C(fail).
   diff_mode:
     support: none
+    description: The findings and O(stop_units) say what changes; no file is written.
 extends_documentation_fragment:
   - yoroi.baseline.concern
 options:
@@ -74,8 +75,6 @@ listening:
   type: list
   sample: [{protocol: tcp, address: 0.0.0.0, port: 22, processes: [sshd], units: [ssh.service]}]
 """
-
-import os
 
 from ansible.module_utils.basic import AnsibleModule
 
