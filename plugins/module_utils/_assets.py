@@ -10,7 +10,9 @@ Accounts and groups come from the kit's parsers (_hostfiles).
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import re
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _hostfiles
@@ -140,6 +142,54 @@ def socket_inode(link):
     if link.startswith("socket:[") and link.endswith("]"):
         return link[8:-1]
     return None
+
+
+def socket_owners(proc="/proc"):
+    """{socket inode: {(pid, process name)}} from every /proc/PID/fd link (read on the host)."""
+    owners = {}
+    for fd_dir in glob.glob(os.path.join(proc, "[0-9]*", "fd")):
+        pid_dir = os.path.dirname(fd_dir)
+        try:
+            names = os.listdir(fd_dir)
+        except OSError:
+            continue
+        inodes = set()
+        for name in names:
+            try:
+                inode = socket_inode(os.readlink(os.path.join(fd_dir, name)))
+            except OSError:
+                continue
+            if inode:
+                inodes.add(inode)
+        if not inodes:
+            continue
+        try:
+            with open(os.path.join(pid_dir, "comm"), errors="replace") as handle:
+                comm = handle.read().strip()
+        except (IOError, OSError):
+            comm = ""
+        pid = os.path.basename(pid_dir)
+        for inode in inodes:
+            owners.setdefault(inode, set()).add((int(pid), comm or pid))
+    return owners
+
+
+def socket_processes(owners):
+    """{socket inode: {process name}} of :func:`socket_owners`."""
+    return dict((inode, set(name for _pid, name in found)) for inode, found in owners.items())
+
+
+def read_sockets(proc="/proc"):
+    """[(protocol, address, port, inode)] of every listening socket in /proc/net (read on the host)."""
+    sockets = []
+    for protocol in ("tcp", "tcp6", "udp", "udp6"):
+        try:
+            with open(os.path.join(proc, "net", protocol), errors="replace") as handle:
+                text = handle.read()
+        except (IOError, OSError):
+            continue
+        sockets += parse_proc_net(text, protocol)
+    return sockets
 
 
 def human_accounts(passwd_text, login_defs_text):

@@ -68,7 +68,6 @@ asset:
     last_patch: "2026-11-27T10:02:11"
 """
 
-import glob
 import os
 import time
 
@@ -99,31 +98,6 @@ def _run(module, name, args):
     return out if rc == 0 else ("" if name != "systemd-detect-virt" else out)
 
 
-def _socket_processes():
-    """{socket inode: [process name]} from every /proc/PID/fd link."""
-    owners = {}
-    for fd_dir in glob.glob("/proc/[0-9]*/fd"):
-        pid_dir = os.path.dirname(fd_dir)
-        try:
-            names = os.listdir(fd_dir)
-        except OSError:
-            continue
-        inodes = set()
-        for name in names:
-            try:
-                inode = _assets.socket_inode(os.readlink(os.path.join(fd_dir, name)))
-            except OSError:
-                continue
-            if inode:
-                inodes.add(inode)
-        if not inodes:
-            continue
-        comm = _read(os.path.join(pid_dir, "comm")).strip() or os.path.basename(pid_dir)
-        for inode in inodes:
-            owners.setdefault(inode, set()).add(comm)
-    return owners
-
-
 def _last_patch():
     newest = _assets.last_installed(_read(DPKG_LOG))
     if newest:
@@ -145,9 +119,6 @@ def main():
     firmware = []
     if module.get_bin_path("fwupdmgr"):
         firmware = _assets.parse_fwupd_devices(_run(module, "fwupdmgr", ["get-devices", "--json", "--no-authenticate"]) or "")
-    sockets = []
-    for protocol in ("tcp", "tcp6", "udp", "udp6"):
-        sockets += _assets.parse_proc_net(_read("/proc/net/%s" % protocol), protocol)
     passwd, group = _read(_hostfiles.PASSWD), _read(_hostfiles.GROUP)
     asset = _assets.build(
         os_release,
@@ -156,7 +127,7 @@ def main():
         _assets.count_installed(_read(DPKG_STATUS)),
         updates,
         firmware,
-        _assets.listening_ports(sockets, _socket_processes()),
+        _assets.listening_ports(_assets.read_sockets(), _assets.socket_processes(_assets.socket_owners())),
         _assets.human_accounts(passwd, _read(_hostfiles.LOGIN_DEFS)),
         _assets.privileged_members(group, passwd, module.params["privileged_groups"]),
         _last_patch(),

@@ -9,7 +9,7 @@ import yaml
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import (
     _access_review, _accounts, _appliances, _audit_rules, _kernel,
-    _mfa, _password_policy, _permissions, _sshd,
+    _mfa, _password_policy, _permissions, _services, _sshd,
 )
 from ansible_collections.yoroi.baseline.plugins.modules import change_guard
 from yoroi import assets
@@ -29,6 +29,7 @@ ROLES = {
     "kernel": (set(_kernel.CONTROLS), ["plugins/modules/kernel_hardening.py", "plugins/module_utils/_kernel.py"]),
     "permissions": (set(_permissions.CONTROLS), ["plugins/modules/file_permissions.py", "plugins/module_utils/_permissions.py"]),
     "audit_rules": (set(_audit_rules.CONTROLS), ["plugins/modules/audit_rules.py", "plugins/module_utils/_audit_rules.py"]),
+    "services": (set(_services.CONTROLS), ["plugins/modules/listening_services.py", "plugins/module_utils/_services.py"]),
     "access_review": (set(_access_review.CONTROLS), ["plugins/modules/access_review.py", "plugins/module_utils/_access_review.py"]),
     "appliances": (set(_appliances.CONTROLS), ["plugins/action/appliance_advisories.py", "plugins/module_utils/_appliances.py"]),
     # the register's differences are found on the controller; the role only reads (asset_info)

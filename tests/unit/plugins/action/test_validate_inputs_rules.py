@@ -170,6 +170,18 @@ MALFORMED = [
     ("yoroi_audit_rules_apt_cache_valid_time", -1, "must be from 0"),
     ("yoroi_assets_privileged_groups", ["sudo", "wheel admin"], "expected form"),
     ("yoroi_assets_privileged_groups", ["sudo\nroot"], "newline"),
+    # listening services: allowlist entries and the units handed to systemctl
+    ("yoroi_services_allowlist", [{"port": 0}], "expected form"),
+    ("yoroi_services_allowlist", [{"port": 70000, "protocol": "tcp"}], "expected form"),
+    ("yoroi_services_allowlist", [{"port": 22, "protocol": "sctp"}], "expected form"),
+    ("yoroi_services_allowlist", [{"port": 22, "process": "/usr/sbin/sshd"}], "expected form"),
+    ("yoroi_services_allowlist", [{"port": 22, "process": "a-process-name-too-long"}], "expected form"),
+    ("yoroi_services_stop_unlisted", ["--now"], "expected form"),
+    ("yoroi_services_stop_unlisted", ["apache2 cups"], "expected form"),
+    ("yoroi_services_stop_unlisted", ["cups\nssh"], "newline"),
+    ("yoroi_services_stop_unlisted", ["ssh"], "expected form"),
+    ("yoroi_services_stop_unlisted", ["sshd.service"], "expected form"),
+    ("yoroi_services_stop_unlisted", ["*.service"], "expected form"),
     # guard timeouts: 0 (off) or long enough to confirm a change
     ("yoroi_ssh_guard_timeout", 5, "at least 20 seconds"),
     ("yoroi_mfa_guard_timeout", 1, "at least 20 seconds"),
