@@ -210,6 +210,10 @@ def target_findings(targets, before, after, uids, gids, names, groups, check_mod
         error = errors.get(target.path)
         attempted = bool(chmod is not None or chown)
         status = fold(not problems, not left and not error, check_mode, attempted=attempted, applied_ok=error is None)
+        if target.keep and problems:
+            # a protected account's home is an exemption, reported like every other one
+            # (skipped with the reason), not drift a run could ever remove
+            status = SKIPPED
         notes = []
         if problems:
             notes.append("; ".join(problems))

@@ -146,6 +146,8 @@ def test_apply_fixes_and_reports_what_it_must_not_change(perms_lab):
     assert node.host.run("stat -c %u:%g /opt/orphan").stdout.strip() == "4242:4343"
     for home in PROTECTED:
         if (("PRM-003", home)) in found and found[("PRM-003", home)]["status"] != "pass":
+            # an exemption, reported as every protected account is: skipped, with the reason
+            assert found[("PRM-003", home)]["status"] == "skipped"
             assert "protected account" in found[("PRM-003", home)]["evidence"]
     unexpected = [f for key, f in found.items() if f["status"] not in ("pass", "fixed", "skipped")
                   and key not in {("PRM-001", "/etc/cron.d/planted"), ("PRM-003", "/home/erin"), ("PRM-004", "/opt/orphan")}

@@ -117,7 +117,7 @@ def test_apply_fixes_then_second_run_changes_nothing(tree, run_module):
     assert mode_of(tree, "/etc/sudoers") == 0o440 and mode_of(tree, "/etc/sudoers.d") == 0o750
     assert mode_of(tree, "/home/alice") == 0o750 and statuses[("PRM-003", "/home/alice")] == "fixed"
     # protected: reported, never changed
-    assert mode_of(tree, "/home/deploy") == 0o755 and statuses[("PRM-003", "/home/deploy")] == "fail"
+    assert mode_of(tree, "/home/deploy") == 0o755 and statuses[("PRM-003", "/home/deploy")] == "skipped"  # protected: exemption
     # symlinks: not followed, their targets keep their modes
     assert mode_of(tree, "/srv/victim") == 0o644 and mode_of(tree, "/srv/cron-target") == 0o777
     assert statuses[("PRM-003", "/home/bob")] == "fail" and statuses[("PRM-001", "/etc/cron.d/planted")] == "fail"
