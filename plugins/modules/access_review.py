@@ -311,19 +311,26 @@ def package_owners(paths, merged, info_dir=None):
     """({path: package} for the ``paths`` a dpkg file list names, {path: why} for those whose
     content differs from the package's md5sums). Each list is read once, as bytes."""
     info_dir = info_dir or DPKG_INFO
-    wanted = dict((path, [name.encode("utf-8", "surrogateescape") for name in review.usr_aliases(path, merged)]) for path in paths)
+    # {name as a list writes it: path}; each list is read line by line and each line
+    # looked up once, so the cost is the lists' size plus the paths', not their product
+    # (a user can make as many SUID files of their own as they like)
+    wanted = {}
+    for path in paths:
+        for name in review.usr_aliases(path, merged):
+            wanted.setdefault(name.encode("utf-8", "surrogateescape"), path)
     owners, changed = {}, {}
     if not wanted:
         return owners, changed
-    for list_path in glob.glob(os.path.join(info_dir, "*.list")):
+    for list_path in sorted(glob.glob(os.path.join(info_dir, "*.list"))):
+        package = os.path.basename(list_path)[:-len(".list")]
         try:
             with open(list_path, "rb") as handle:
-                data = b"\n" + handle.read()
+                for line in handle:
+                    path = wanted.get(line.rstrip(b"\n"))
+                    if path is not None and path not in owners:
+                        owners[path] = package
         except OSError:
             continue
-        for path, names in wanted.items():
-            if path not in owners and any(b"\n" + name + b"\n" in data for name in names):
-                owners[path] = os.path.basename(list_path)[:-len(".list")]
     for path, package in owners.items():
         sums = read_text(os.path.join(info_dir, package + ".md5sums"), "")
         listed = dict((line[34:].strip(), line[:32]) for line in sums.splitlines() if len(line) > 34)
