@@ -162,19 +162,13 @@ def proc_sys(node, keys):
 
 
 @pytest.fixture(scope="module")
-def kernel_lab(module_lab, yoroi_cli, tmp_path_factory):
+def kernel_lab(module_lab, apply_twice_and_audit):
     lab, nodes = module_lab(hosts=1)
     node = nodes[0]
     install = node.host.run("DEBIAN_FRONTEND=noninteractive apt-get install -y -q kmod")
     assert install.rc == 0, install.stderr[-2000:]
     before = run_checks(node)
-    runs = {}
-    for name, command in (("apply", "apply"), ("second", "apply"), ("audit", "audit")):
-        argv = [command, "-i", str(lab.inventory_path), "--limit", node.name, "--tags", "kernel", "-o", "json"]
-        if command == "apply":
-            argv.insert(1, "--yes")
-        res = yoroi_cli.run(*argv, state_dir=tmp_path_factory.mktemp("yoroi-state"))
-        runs[name] = (res, yoroi_cli.json(res))
+    runs = apply_twice_and_audit(lab, node, "kernel")
     return node, before, runs, run_checks(node)
 
 
