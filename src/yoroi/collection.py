@@ -68,5 +68,18 @@ def concerns() -> list:
     its name, so these are the values `--tags` takes."""
     with open(playbook("site")) as handle:
         plays = yaml.safe_load(handle)
-    return [entry["role"].rsplit(".", 1)[-1] if isinstance(entry, dict) else str(entry).rsplit(".", 1)[-1]
-            for play in plays for entry in play.get("roles") or []]
+    return [name.rsplit(".", 1)[-1] for play in plays for name in play_roles(play)]
+
+
+IMPORT_ROLE = ("ansible.builtin.import_role", "import_role", "ansible.builtin.include_role", "include_role")
+
+
+def play_roles(play: dict) -> list:
+    """The roles a play runs, in order: its `roles:` list, then the roles its tasks
+    import or include."""
+    names = [entry["role"] if isinstance(entry, dict) else str(entry) for entry in play.get("roles") or []]
+    for task in play.get("tasks") or []:
+        for key in IMPORT_ROLE:
+            if isinstance(task.get(key), dict):
+                names.append(task[key]["name"])
+    return names
