@@ -11,7 +11,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import (
     _access_review, _accounts, _appliances, _audit_rules, _kernel,
     _mfa, _password_policy, _permissions, _services, _sshd,
 )
-from ansible_collections.yoroi.baseline.plugins.modules import change_guard
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import change_guard
 from yoroi import assets
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -21,20 +21,21 @@ CONTROL_ID = re.compile(r"\b(?!SHA-)[A-Z]{3}-\d{3}\b")
 
 # role -> (the controls its module declares to the kit, the files of its module and logic)
 ROLES = {
-    "accounts": (set(_accounts.CONTROLS.values()), ["plugins/modules/stale_accounts.py", "plugins/module_utils/_accounts.py"]),
+    "accounts": (set(_accounts.CONTROLS.values()), ["plugins/module_utils/_wiring/stale_accounts.py", "plugins/module_utils/_accounts.py"]),
     "password_policy": (set(_password_policy.CONTROLS),
-                        ["plugins/modules/password_policy.py", "plugins/module_utils/_password_policy.py"]),
-    "ssh": (set(_sshd.CONTROL_KEYS), ["plugins/modules/sshd_hardening.py", "plugins/module_utils/_sshd.py"]),
-    "mfa": (set(_mfa.CONTROLS), ["plugins/modules/totp_mfa.py", "plugins/module_utils/_mfa.py"]),
-    "kernel": (set(_kernel.CONTROLS), ["plugins/modules/kernel_hardening.py", "plugins/module_utils/_kernel.py"]),
-    "permissions": (set(_permissions.CONTROLS), ["plugins/modules/file_permissions.py", "plugins/module_utils/_permissions.py"]),
-    "audit_rules": (set(_audit_rules.CONTROLS), ["plugins/modules/audit_rules.py", "plugins/module_utils/_audit_rules.py"]),
-    "services": (set(_services.CONTROLS), ["plugins/modules/listening_services.py", "plugins/module_utils/_services.py"]),
-    "access_review": (set(_access_review.CONTROLS), ["plugins/modules/access_review.py", "plugins/module_utils/_access_review.py"]),
+                        ["plugins/module_utils/_wiring/password_policy.py", "plugins/module_utils/_password_policy.py"]),
+    "ssh": (set(_sshd.CONTROL_KEYS), ["plugins/module_utils/_wiring/sshd_hardening.py", "plugins/module_utils/_sshd.py"]),
+    "mfa": (set(_mfa.CONTROLS), ["plugins/module_utils/_wiring/totp_mfa.py", "plugins/module_utils/_mfa.py"]),
+    "kernel": (set(_kernel.CONTROLS), ["plugins/module_utils/_wiring/kernel_hardening.py", "plugins/module_utils/_kernel.py"]),
+    "permissions": (set(_permissions.CONTROLS), ["plugins/module_utils/_wiring/file_permissions.py", "plugins/module_utils/_permissions.py"]),
+    "audit_rules": (set(_audit_rules.CONTROLS), ["plugins/module_utils/_wiring/audit_rules.py", "plugins/module_utils/_audit_rules.py"]),
+    "services": (set(_services.CONTROLS), ["plugins/module_utils/_wiring/listening_services.py", "plugins/module_utils/_services.py"]),
+    "access_review": (set(_access_review.CONTROLS), ["plugins/module_utils/_wiring/access_review.py", "plugins/module_utils/_access_review.py"]),
     "appliances": (set(_appliances.CONTROLS), ["plugins/action/appliance_advisories.py", "plugins/module_utils/_appliances.py"]),
     # the register's differences are found on the controller; the role only reads (asset_info)
     "assets": (set(assets.CONTROLS.values()), ["src/yoroi/assets.py", "plugins/modules/asset_info.py", "plugins/module_utils/_assets.py"]),
-    "lockout_guard": ({change_guard.CONTROL, change_guard.LEFTOVER_CONTROL}, ["plugins/modules/change_guard.py", "plugins/module_utils/_guard.py"]),
+    "lockout_guard": ({change_guard.CONTROL, change_guard.LEFTOVER_CONTROL},
+                      ["plugins/module_utils/_wiring/change_guard.py", "plugins/module_utils/_guard.py"]),
 }
 
 

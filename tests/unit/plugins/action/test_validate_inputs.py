@@ -30,7 +30,7 @@ def test_out_of_range_numbers_are_refused_naming_the_variable():
 
 
 def test_role_ranges_match_the_module_bounds():
-    from ansible_collections.yoroi.baseline.plugins.modules import password_policy
+    from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import password_policy
 
     ranges = vi.load_rules()["ranges"]
     for option, bounds in password_policy.RANGES.items():

@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _hostfiles as hostfiles
-from ansible_collections.yoroi.baseline.plugins.modules import access_review
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import access_review
 
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOoOMnQWu/m9eg1KAj3Iv5dHtbqAEdPdRJrod3a8gpG2 alice@test"
 ED25519_FP = "SHA256:dxFD5MecmzYyL7E6hf8KIqsWnEAZ/wA0lQeG+aGMgK8"  # ssh-keygen -lf
@@ -208,9 +208,11 @@ def test_documentation_parses_and_lists_every_option():
 
     from ansible.module_utils import basic
 
-    doc = yaml.safe_load(access_review.DOCUMENTATION)
+    from ansible_collections.yoroi.baseline.plugins.modules import access_review as documented
+
+    doc = yaml.safe_load(documented.DOCUMENTATION)
     assert "yoroi.baseline.concern" in doc["extends_documentation_fragment"]
-    assert set(yaml.safe_load(access_review.RETURN)) == {"findings", "walk"}
+    assert set(yaml.safe_load(documented.RETURN)) == {"findings", "walk"}
     assert sorted(doc["attributes"]) == ["check_mode", "diff_mode"]
     captured = {}
 

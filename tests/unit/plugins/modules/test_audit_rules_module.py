@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _packages
-from ansible_collections.yoroi.baseline.plugins.modules import audit_rules as mod
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import audit_rules as mod
 
 SYSLOG_CONF = "active = no\ndirection = out\npath = /sbin/audisp-syslog\ntype = always\nargs = LOG_INFO\nformat = string\n"
 REFUSED = "Error sending status request (Operation not permitted)"

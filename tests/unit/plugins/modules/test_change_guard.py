@@ -9,7 +9,7 @@ import pytest
 
 from ansible.module_utils import basic
 
-from ansible_collections.yoroi.baseline.plugins.modules import change_guard
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import change_guard
 
 
 @pytest.fixture

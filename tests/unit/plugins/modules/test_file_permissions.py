@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from ansible_collections.yoroi.baseline.plugins.modules import file_permissions as mod
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import file_permissions as mod
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sets owners: runs as root")
 

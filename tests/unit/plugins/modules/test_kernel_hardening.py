@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ansible_collections.yoroi.baseline.plugins.modules import kernel_hardening as mod
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import kernel_hardening as mod
 
 RECORDED = Path(__file__).resolve().parents[1] / "module_utils" / "test_kernel_recorded.py"
 

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from ansible_collections.yoroi.baseline.plugins.modules import listening_services
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import listening_services
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from ansible_collections.yoroi.baseline.plugins.modules import password_policy as mod
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import password_policy as mod
 
 PAM_AUTH_UPDATE = shutil.which("pam-auth-update") or "/usr/sbin/pam-auth-update"
 pytestmark = pytest.mark.skipif(

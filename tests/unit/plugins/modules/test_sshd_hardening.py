@@ -18,7 +18,7 @@ import pytest
 from ansible.module_utils import basic
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _sshd as sshd
-from ansible_collections.yoroi.baseline.plugins.modules import sshd_hardening
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import sshd_hardening
 
 _spec = importlib.util.spec_from_file_location(
     "recorded", str(Path(__file__).resolve().parents[1] / "module_utils" / "test_sshd_recorded.py"))

@@ -14,7 +14,7 @@ import pytest
 
 from ansible.module_utils import basic
 from ansible_collections.yoroi.baseline.plugins.module_utils import _accounts as acc
-from ansible_collections.yoroi.baseline.plugins.modules import stale_accounts
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import stale_accounts
 
 NOW = time.time()
 TODAY = int(NOW // acc.DAY)

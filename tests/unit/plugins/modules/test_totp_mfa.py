@@ -13,7 +13,7 @@ import pytest
 from ansible.module_utils import basic
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _guard
-from ansible_collections.yoroi.baseline.plugins.modules import totp_mfa as mod
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import totp_mfa as mod
 
 PAM_SSHD = "# sshd\n@include common-auth\naccount required pam_nologin.so\n"
 PAM_SUDO = "#%PAM-1.0\nsession required pam_limits.so\n@include common-auth\n@include common-account\n"
