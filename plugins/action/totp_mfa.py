@@ -25,6 +25,7 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _mfa as mfa
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import ERROR, FIXED
+from ansible_collections.yoroi.baseline.plugins.plugin_utils import _deferred
 
 MODULE = "yoroi.baseline.totp_mfa"
 # Keys a module result may carry that could hold raw module output (a secret included).
@@ -117,6 +118,13 @@ class ActionModule(ActionBase):
             args["enroll"] = False
             warnings.append("no enrollment_dir: nobody is enrolled, a new secret would reach nobody")
         host = task_vars.get("inventory_hostname", "")
+        # An audit of the baseline evaluates this module with the other concerns, in one
+        # call (plugins/plugin_utils/_deferred.py); check mode hands nothing off.
+        deferred = _deferred.defer(self._task, host, task_vars, args=args)
+        if deferred is not None:
+            if warnings:
+                deferred["warnings"] = warnings
+            return deferred
         try:
             module_result = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
             handoff = module_result.pop("handoff", None) or []

@@ -12,7 +12,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -34,6 +34,9 @@ class RunRequest:
     serial: str | None = None
     extra_vars: dict = field(default_factory=dict)
     playbook: str = "site"
+    # apply: audit first (one batched module call per host) and apply only to the hosts
+    # where something would change; the others are done, their audit is their result
+    check_first: bool = False
 
 
 def _now() -> str:
@@ -72,7 +75,11 @@ class EventCollector:
         if kind == "runner_on_skipped":
             return True
         host["tasks"] += 1
-        if res.get("changed"):
+        # batch_check (an audit's concerns in one call) carries each module's result in `checks`
+        checks = [item for item in res.get("checks") or [] if isinstance(item, dict)]
+        if checks:
+            host["changed"] += sum(1 for item in checks if item.get("changed"))
+        elif res.get("changed"):
             host["changed"] += 1
         if "site" in res and data.get("task_action", "").endswith("validate_inputs"):
             host["site"] = res["site"]
@@ -82,9 +89,11 @@ class EventCollector:
         asset = res.get("asset") or (res.get("ansible_facts") or {}).get("yoroi_asset")
         if kind == "runner_on_ok" and isinstance(asset, dict):
             self.assets[data.get("host", "?")] = asset
-        for result in [res] + list(res.get("results") or []):
+        sources = [(result, task) for result in [res] + list(res.get("results") or [])]
+        sources += [(check, check.get("task") or task) for check in checks]
+        for result, source in sources:
             for item in result.get("findings") or []:
-                self.findings.append(dict(item, host=data.get("host", "?"), task=task))
+                self.findings.append(dict(item, host=data.get("host", "?"), task=source))
         if kind == "runner_on_unreachable":
             # Whether it counts is known from the play stats: a task with
             # ignore_unreachable (the fresh-login probe) is not an unreachable host.
@@ -207,7 +216,61 @@ def _unevaluated(hosts: dict, findings: list[dict]) -> list[str]:
     return names
 
 
+# Characters that make a --limit entry a pattern rather than one host's name.
+LIMIT_PATTERN_CHARS = set(",:&!*?[]~@ \t\n\\")
+
+
+def settled_hosts(document: dict) -> list[str]:
+    """The hosts of a check-mode run that an apply would not change: reached, evaluated,
+    nothing that would change, no error. A run that stopped settles nobody."""
+    if document.get("error"):
+        return []
+    errors = {item.get("host") for item in document["findings"] if item.get("status") == "error"}
+    evaluated = {item.get("host") for item in document["findings"]}
+    return sorted(name for name, host in document["hosts"].items()
+                  if host["status"] == "ok" and host["changed"] == 0 and not host["errors"]
+                  and name in evaluated and name not in errors)
+
+
 def run(request: RunRequest, progress: Callable[[str], None] | None = None) -> dict:
+    """Run the request; an apply with ``check_first`` audits first and applies only to the
+    hosts where something would change (a module's check mode is the plan its apply acts
+    on: no plan, no change). The run document covers every host either way."""
+    if request.mode != "apply" or not request.check_first:
+        return _run_once(request, progress)
+    checked = _run_once(replace(request, mode="audit"), progress)
+    settled = settled_hosts(checked)
+    rest = sorted(set(checked["hosts"]) - set(settled))
+    checked_first = {"settled": settled, "applied": rest}
+    if not rest and settled:
+        if progress:
+            progress("checked first: nothing to change on %d host(s); nothing applied" % len(settled))
+        document = dict(checked, mode="apply", checked_first=checked_first)
+        document["exit_code"] = exit_code(document)
+        return document
+    if not settled or any(LIMIT_PATTERN_CHARS & set(name) for name in rest):
+        # nothing to leave out, or a host name --limit would read as a pattern: apply to all
+        checked_first = {"settled": [], "applied": sorted(checked["hosts"])}
+        document = _run_once(request, progress)
+    else:
+        if progress:
+            progress("checked first: nothing to change on %d host(s); applying to %d: %s"
+                     % (len(settled), len(rest), ", ".join(rest)))
+        document = _run_once(replace(request, limit=",".join(rest)), progress)
+        for name in settled:
+            document["hosts"].setdefault(name, checked["hosts"][name])
+        document["findings"] = document["findings"] + [
+            item for item in checked["findings"] if item.get("host") in settled]
+        document["findings"] = _enrich(document["findings"], document["hosts"])
+        document["summary"] = summarize(document["findings"])
+        document["limit"] = request.limit
+    document["started"] = checked["started"]
+    document["checked_first"] = checked_first
+    document["exit_code"] = exit_code(document)
+    return document
+
+
+def _run_once(request: RunRequest, progress: Callable[[str], None] | None = None) -> dict:
     import ansible_runner  # imported here: it is slow to import and not needed by `report`
 
     collector = EventCollector(progress)

@@ -14,6 +14,7 @@ import re
 import socket
 import subprocess
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -89,7 +90,11 @@ def audits(target, ghost_inventory, tmp_path_factory, cli):
                     state_dir=tmp_path_factory.mktemp("state"))
     with_ghost = cli.run("audit", "-i", str(ghost_inventory), "-o", "json",
                          state_dir=tmp_path_factory.mktemp("state"))
-    return SimpleNamespace(before=before, plain=plain, ghost=with_ghost, after=snapshot(node.host))
+    # the same audit with one module call per concern instead of the batch
+    unbatched = cli.run("audit", "-i", str(lab.inventory_path), "-o", "json", "-e", "yoroi_batch_checks=false",
+                        state_dir=tmp_path_factory.mktemp("state"))
+    return SimpleNamespace(before=before, plain=plain, ghost=with_ghost, unbatched=unbatched,
+                           after=snapshot(node.host))
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +142,23 @@ def test_audit_of_unhardened_host_exits_2_and_lists_failing_controls(audits, tar
     assert bob and bob[0]["status"] == "fail" and bob[0]["expected"] and bob[0]["actual"]
     skipped = {f.get("subject") for f in doc["findings"] if f["status"] == "skipped"}
     assert "breakglass" in skipped
+
+
+def test_batched_audit_finds_what_one_call_per_concern_finds(audits, cli):
+    """The audit evaluates every concern of a host in one module call (batch_check); the
+    findings are the very ones of one call per concern, finding for finding."""
+    def key(item):
+        fields = ("host", "control", "subject", "status", "expected", "actual", "evidence", "task")
+        return json.dumps({k: item.get(k) for k in fields}, sort_keys=True)
+
+    batched, unbatched = cli.json(audits.plain), cli.json(audits.unbatched)
+    assert audits.unbatched.returncode == audits.plain.returncode == 2
+    assert len(batched["findings"]) > 100
+    assert Counter(map(key, batched["findings"])) == Counter(map(key, unbatched["findings"]))
+    assert [h["changed"] for h in batched["hosts"].values()] == [h["changed"] for h in unbatched["hosts"].values()]
+    # every concern of the baseline was evaluated, none left deferred
+    assert {f["control"].split("-")[0] for f in batched["findings"]} >= {
+        "ACC", "PWD", "SSH", "MFA", "KRN", "PRM", "AUD", "SVC", "ACR", "GRD"}
 
 
 def test_audit_changes_no_file(audits):

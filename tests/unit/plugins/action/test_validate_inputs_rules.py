@@ -466,10 +466,10 @@ def test_the_play_refuses_a_kex_list_the_controller_lacks_over_ssh(tmp_path):
     assert proc.returncode != 0, out
     assert "yoroi_ssh_kex_algorithms: the controller's OpenSSH client (ssh -Q kex) supports none of mlkem768x25519-sha256" in out, out
     # and a list it can use passes, without connecting to the host
-    # (the check passes; the baseline play's first task, which runs whatever the tags, then
-    # finds the host unreachable: exit 4, not a refusal)
+    # (the check passes; in check mode the GRD-002 task is deferred to the batch, which
+    # runs whatever the tags and then finds the host unreachable: exit 4, not a refusal)
     proc = playbook(tmp_path, {"yoroi_ssh_kex_algorithms": ["mlkem768x25519-sha256", "curve25519-sha256"]})
     out = proc.stdout + proc.stderr
     assert "supports none" not in out, out
     assert proc.returncode in (0, 4), out
-    assert "ok=1" in out and "failed=0" in out, out
+    assert "ok=2" in out and "failed=0" in out and "unreachable=1" in out, out
