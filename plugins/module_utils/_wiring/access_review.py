@@ -22,6 +22,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.yoroi.baseline.plugins.module_utils import _access
 from ansible_collections.yoroi.baseline.plugins.module_utils import _access_review as review
 from ansible_collections.yoroi.baseline.plugins.module_utils import _concern
+from ansible_collections.yoroi.baseline.plugins.module_utils import _walk
 from ansible_collections.yoroi.baseline.plugins.module_utils import _hostfiles as hostfiles
 from ansible_collections.yoroi.baseline.plugins.module_utils._files import read_text
 
@@ -111,13 +112,14 @@ def listdir(path):
 
 
 def walk(roots, skip, limit):
-    """One pass over ``roots`` (lstat only, no symlink followed, one filesystem per root).
+    """One pass over ``roots`` (the kit's walk: no symlink followed, no directory swapped
+    in mid-walk entered, one filesystem per root).
 
     Returns (world-writable [(path, mode, kind)], SUID/SGID [(path, mode, uid, gid)],
     world-writable not listed past ``limit``, {entries, roots, other_filesystems}).
     """
     writable, special, more = [], [], 0
-    entries, walked, mounts = 0, [], []
+    entries, walked, mounts, changed = 0, [], [], []
     skip = set(skip)
     chosen = sorted(set(r.rstrip("/") or "/" for r in roots))
     chosen = [r for r in chosen if not any(r != o and r.startswith(o.rstrip("/") + "/") for o in chosen)]
@@ -132,45 +134,33 @@ def walk(roots, skip, limit):
         device = info.st_dev
         if info.st_mode & 0o002 and not info.st_mode & 0o1000:
             writable.append((root, info.st_mode, "directory"))
-        stack = [root]
-        while stack:
-            directory = stack.pop()
-            try:
-                listing = os.scandir(directory)
-            except OSError:
-                continue
-            with listing:
-                for entry in listing:
-                    entries += 1
-                    try:
-                        info = entry.stat(follow_symlinks=False)
-                    except OSError:
-                        continue
-                    mode = info.st_mode
-                    if stat.S_ISDIR(mode):
-                        if info.st_dev != device:
-                            mounts.append(entry.path)
-                            continue
-                        if entry.path in skip:
-                            continue
-                        stack.append(entry.path)
-                        flagged = mode & 0o002 and not mode & 0o1000
-                        kind = "directory"
-                    elif stat.S_ISREG(mode):
-                        flagged = mode & 0o002
-                        kind = "file"
-                        if mode & 0o6000:
-                            special.append((entry.path, mode, info.st_uid, info.st_gid))
-                    else:
-                        continue  # symlinks (always 0777), sockets, fifos, devices
-                    if flagged:
-                        if len(writable) < limit:
-                            writable.append((entry.path, mode, kind))
-                        else:
-                            more += 1
+        report = {}
+        for path, info in _walk.walk(root, skip, report):
+            entries += 1
+            mode = info.st_mode
+            if stat.S_ISDIR(mode):
+                if info.st_dev != device or path in skip:
+                    continue  # a mount point or a skipped tree: not walked, not judged
+                flagged = mode & 0o002 and not mode & 0o1000
+                kind = "directory"
+            elif stat.S_ISREG(mode):
+                flagged = mode & 0o002
+                kind = "file"
+                if mode & 0o6000:
+                    special.append((path, mode, info.st_uid, info.st_gid))
+            else:
+                continue  # symlinks (always 0777), sockets, fifos, devices
+            if flagged:
+                if len(writable) < limit:
+                    writable.append((path, mode, kind))
+                else:
+                    more += 1
+        mounts += report["other_filesystems"]
+        changed += report["changed_during_walk"]
     writable.sort()
     special.sort()
-    return writable, special, more, {"entries": entries, "roots": walked, "other_filesystems": sorted(mounts)}
+    return writable, special, more, {"entries": entries, "roots": walked, "other_filesystems": sorted(mounts),
+                                     "changed_during_walk": sorted(changed)}
 
 
 def merged_usr(root=ROOT):

@@ -17,6 +17,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _audit_rules as aud
 from ansible_collections.yoroi.baseline.plugins.module_utils import _concern
+from ansible_collections.yoroi.baseline.plugins.module_utils import _walk
 from ansible_collections.yoroi.baseline.plugins.module_utils import _files
 from ansible_collections.yoroi.baseline.plugins.module_utils import _hostfiles
 from ansible_collections.yoroi.baseline.plugins.module_utils import _packages
@@ -40,28 +41,12 @@ def privileged_programs(search_paths):
     skipped = set(host(path) for path in aud.SYSTEM_TREES_SKIPPED)
     for top in search_paths:
         top = host(top.rstrip("/") or "/") if top != "/" else (ROOT or "/")
-        try:
-            device = os.lstat(top).st_dev
-        except OSError:
-            continue
-        for dirpath, dirnames, filenames in os.walk(top, onerror=lambda _e: None):
-            keep = []
-            for name in dirnames:
-                path = os.path.join(dirpath, name)
-                try:
-                    if path not in skipped and os.lstat(path).st_dev == device:
-                        keep.append(name)
-                except OSError:
-                    continue
-            dirnames[:] = keep
-            for name in filenames:
-                path = os.path.join(dirpath, name)
-                try:
-                    info = os.lstat(path)
-                except OSError:
-                    continue
-                if stat.S_ISREG(info.st_mode) and info.st_mode & (stat.S_ISUID | stat.S_ISGID):
-                    found.add(path[len(ROOT):] if ROOT else path)
+        # a search path that is itself a symlink (merged /usr: /bin -> usr/bin) is walked
+        # at its target; below it, the kit's walk follows no link
+        top = os.path.realpath(top)
+        for path, info in _walk.walk(top, skipped):
+            if stat.S_ISREG(info.st_mode) and info.st_mode & (stat.S_ISUID | stat.S_ISGID):
+                found.add(path[len(ROOT):] if ROOT else path)
     return sorted(found)
 
 

@@ -18,6 +18,7 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.yoroi.baseline.plugins.module_utils import _concern
+from ansible_collections.yoroi.baseline.plugins.module_utils import _walk
 from ansible_collections.yoroi.baseline.plugins.module_utils import _files
 from ansible_collections.yoroi.baseline.plugins.module_utils import _hostfiles
 from ansible_collections.yoroi.baseline.plugins.module_utils import _permissions as prm
@@ -61,8 +62,8 @@ def change_mode(path, info, chmod, chown):
 
 
 def walk_unowned(roots, skip, uids, gids, limit):
-    """([(path, why)] up to ``limit``, how many more): one walk, no symlink followed,
-    each root on its own filesystem."""
+    """([(path, why)] up to ``limit``, how many more): the kit's walk (no symlink
+    followed, no directory swapped in mid-walk entered), each root on its own filesystem."""
     found, more = [], 0
     skip = set(host(path) for path in skip)
     for root in sorted(set(roots)):
@@ -73,24 +74,12 @@ def walk_unowned(roots, skip, uids, gids, limit):
             continue
         if not stat.S_ISDIR(info.st_mode):
             continue
-        device = info.st_dev
-        for directory, dirs, files in os.walk(top):
-            kept = []
-            subdirs = set(dirs)  # a membership test per entry: a list would be quadratic
-            for name in dirs + files:
-                path = os.path.join(directory, name)
-                try:
-                    entry = os.lstat(path)
-                except OSError:
-                    continue
-                if name in subdirs and stat.S_ISDIR(entry.st_mode) and entry.st_dev == device and path not in skip:
-                    kept.append(name)
-                for item in prm.unowned([(path[len(ROOT):], entry.st_uid, entry.st_gid)], uids, gids):
-                    if len(found) < limit:
-                        found.append(item)
-                    else:
-                        more += 1
-            dirs[:] = kept
+        for path, entry in _walk.walk(top, skip):
+            for item in prm.unowned([(path[len(ROOT):], entry.st_uid, entry.st_gid)], uids, gids):
+                if len(found) < limit:
+                    found.append(item)
+                else:
+                    more += 1
     return found, more
 
 
