@@ -58,6 +58,7 @@ TIMESYNCD_DIRS = ("/etc/systemd/timesyncd.conf.d", "/run/systemd/timesyncd.conf.
                   "/usr/local/lib/systemd/timesyncd.conf.d", "/usr/lib/systemd/timesyncd.conf.d")
 
 CLOCK_CONTROL = ("auto", "set", "measure")
+SHOW_PROPERTIES = "Id,LoadState,ActiveState,UnitFileState,ConditionResult,ConditionTimestamp"
 SOURCE_DIRECTIVES = ("server", "pool", "peer")
 COMMENTED = "# yoroi (TIM-002): "
 CHRONY_COMMENT = "#;!%"
@@ -320,6 +321,12 @@ def parse_units(text):
 # --- judging ---------------------------------------------------------------------------------
 
 
+def condition_failed(state):
+    """The unit's start condition was checked and not met (ConditionResult is "no" for a
+    unit never started too; only the time stamp tells them apart)."""
+    return state.get("ConditionResult") == "no" and bool(state.get("ConditionTimestamp"))
+
+
 def unit_running(state):
     return state.get("ActiveState") == "active"
 
@@ -332,7 +339,7 @@ def describe_unit(unit, state):
     if not state or state.get("LoadState") == "not-found":
         return "%s not installed" % unit
     text = "%s %s, %s" % (unit, state.get("ActiveState", "unknown"), state.get("UnitFileState") or "no unit file state")
-    if state.get("ConditionResult") == "no" and not unit_running(state):
+    if condition_failed(state) and not unit_running(state):
         text += ", start condition not met"
     return text
 

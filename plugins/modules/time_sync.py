@@ -163,7 +163,7 @@ class Reader(object):
         return dict((name, name not in missing) for name in tim.TIME_PACKAGES)
 
     def units(self):
-        rc, out, _err = run(self.module, ["systemctl", "show", "-p", "Id,LoadState,ActiveState,UnitFileState,ConditionResult"]
+        rc, out, _err = run(self.module, ["systemctl", "show", "-p", tim.SHOW_PROPERTIES]
                             + list(tim.TIME_UNITS))
         return tim.parse_units(out) if rc == 0 else {}
 
@@ -320,7 +320,9 @@ def main():
     state = units.get(unit, {})
     acting = bool(servers) and (present or module.check_mode)
     enable = acting and not tim.unit_enabled(state)
-    start = acting and (not tim.unit_running(state) or bool(plan))
+    # a unit whose start condition failed (systemd-timesyncd in a container) is started
+    # again only when a file changed: another try would change nothing, every run
+    start = acting and (bool(plan) or (not tim.unit_running(state) and not tim.condition_failed(state)))
 
     written = {}
     waited = 0.0

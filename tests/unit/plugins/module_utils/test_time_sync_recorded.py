@@ -472,7 +472,8 @@ def test_timesyncd_servers_follow_systemd_order_and_resets():
 
 
 def test_units_of_one_systemctl_show():
-    text = ("Id=chrony.service\nLoadState=loaded\nActiveState=inactive\nUnitFileState=enabled\nConditionResult=no\n\n"
+    text = ("Id=chrony.service\nLoadState=loaded\nActiveState=inactive\nUnitFileState=enabled\nConditionResult=no\n"
+            "ConditionTimestamp=Sat 2026-11-28 02:24:53 UTC\n\n"
             "Id=systemd-timesyncd.service\nLoadState=not-found\nActiveState=inactive\nUnitFileState=\nConditionResult=no\n")
     units = tim.parse_units(text)
     assert tim.describe_unit("chrony.service", units["chrony.service"]) == \

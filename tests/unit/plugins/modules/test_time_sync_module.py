@@ -50,7 +50,7 @@ class FakeHost(object):
         if "chrony" in names:
             # Debian's postinst enables and starts it; in a container its condition fails
             self.units["chrony.service"] = {"LoadState": "loaded", "ActiveState": "inactive", "UnitFileState": "enabled",
-                                            "ConditionResult": "no"}
+                                            "ConditionResult": "no", "ConditionTimestamp": "Sat 2026-11-28 02:24:53 UTC"}
 
     def missing(self, _module, names):
         return [name for name in names if name not in self.installed]
@@ -72,7 +72,8 @@ class FakeHost(object):
             blocked = argv[2] == "chrony.service" and (self.root / "run/.containerenv").exists() and \
                 not (self.root / mod.tim.CLOCK_DROPIN.lstrip("/")).exists()
             if action in ("start", "restart") and state["LoadState"] == "loaded":
-                state.update(ActiveState="inactive" if blocked else "active", ConditionResult="no" if blocked else "yes")
+                state.update(ActiveState="inactive" if blocked else "active", ConditionResult="no" if blocked else "yes",
+                             ConditionTimestamp="Sat 2026-11-28 02:25:00 UTC")
             elif action == "stop":
                 state["ActiveState"] = "inactive"
             elif action == "enable":
@@ -107,8 +108,9 @@ def chrony_installed(host):
     """The package's files, as apt would leave them."""
     (host.root / "etc/chrony/chrony.conf").write_text(REC.BOOKWORM_CHRONY_CONF)
     host.installed.add("chrony")
+    # never started (ConditionResult is "no" then too, with no time stamp)
     host.units["chrony.service"] = {"LoadState": "loaded", "ActiveState": "inactive", "UnitFileState": "enabled",
-                                    "ConditionResult": "no"}
+                                    "ConditionResult": "no", "ConditionTimestamp": ""}
 
 
 def statuses(result):
@@ -240,3 +242,17 @@ def test_timesyncd_dropin_and_kernel_flag(host, run_module, monkeypatch):
     assert "offset +0.082 ms" in result["findings"][2]["actual"]
     result, _failed = run_module(mod, args)
     assert not result["changed"]
+
+
+def test_a_unit_whose_condition_fails_is_not_started_again_and_again(host, run_module):
+    # chronyd set to set the clock in a container: its ConditionCapability fails, which is
+    # reported; once the files are right, another apply changes nothing
+    chrony_installed(host)
+    args = dict(ARGS, clock_control="set")
+    result, _failed = run_module(mod, args)
+    assert result["changed"] and result["findings"][0]["status"] == "fail"
+    assert "start condition not met" in result["findings"][0]["actual"]
+    host.calls[:] = []
+    result, _failed = run_module(mod, args)
+    assert not result["changed"] and not [c for c in host.calls if c[0] == "systemctl" and c[1] != "show"]
+    assert result["findings"][2]["actual"] == "not synchronized: chrony.service is not running"
