@@ -29,6 +29,7 @@ import ipaddress
 import re
 
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import FAIL, finding, fold
+from ansible_collections.yoroi.baseline.plugins.module_utils._services import parse_show
 
 CONTROLS = collections.OrderedDict([
     ("TIM-001", "one time synchronization daemon, the site's choice, is installed, enabled and running, and no other"),
@@ -243,11 +244,7 @@ def order_dropins(found):
 def parse_tracking(text):
     """``chronyc -n tracking`` as {reference_id, reference, stratum, offset (s, + when the
     clock is fast), leap, root_dispersion}; {} when it is not that output."""
-    fields = {}
-    for line in (text or "").splitlines():
-        if ":" in line:
-            key, value = line.split(":", 1)
-            fields[key.strip()] = value.strip()
+    fields = labelled(text)
     if "Reference ID" not in fields or "Leap status" not in fields:
         return {}
     match = re.match(r"^([0-9A-Fa-f]+)\s*\((.*)\)$", fields["Reference ID"])
@@ -283,21 +280,17 @@ def parse_timespan(text):
 
 def parse_keyvalues(text):
     """{Key: value} of ``Key=value`` lines (``timedatectl show``, ``show-timesync``)."""
-    values = {}
-    for line in (text or "").splitlines():
-        if "=" in line:
-            key, value = line.split("=", 1)
-            values[key.strip()] = value.strip()
-    return values
+    return parse_show(text)
+
+
+def labelled(text):
+    """{label: value} of ``Label : value`` lines (chronyc, ``timedatectl timesync-status``)."""
+    return parse_show("\n".join(line.replace(":", "=", 1) for line in (text or "").splitlines() if ":" in line))
 
 
 def parse_timesync_status(text):
     """``timedatectl timesync-status`` as {server, stratum, offset (s), leap, packets}."""
-    fields = {}
-    for line in (text or "").splitlines():
-        if ":" in line:
-            key, value = line.split(":", 1)
-            fields[key.strip()] = value.strip()
+    fields = labelled(text)
     if "Server" not in fields:
         return {}
     stratum = fields.get("Stratum", "")
@@ -463,7 +456,7 @@ def sync_state(daemon, report, max_offset_ms):
 def sync_finding(daemon, report_before, report_after, max_offset_ms, check_mode, attempted, waited):
     """TIM-003: the clock is synchronized within the allowed offset, with the offset,
     the reference and the stratum as evidence. Never a pass on an unknown state."""
-    ok_before, _ = sync_state(daemon, report_before, max_offset_ms)
+    ok_before = sync_state(daemon, report_before, max_offset_ms)[0]
     ok_after, actual = sync_state(daemon, report_before if check_mode else report_after, max_offset_ms)
     # a change that left the clock unsynchronized (a server slow to answer) is drift, not an error
     status = fold(ok_before, ok_after, check_mode, attempted=attempted and ok_after)

@@ -4,7 +4,7 @@
 The lab server ran chronyd -x with `local stratum 8` and `allow` for the lab network; the
 clients chronyd -x (bookworm 4.3, trixie 4.6.1) or systemd-timesyncd 252 with its
 ConditionVirtualization cleared by hand (recording only: the role never does that). Trailing spaces of chronyc's
-column headers are stripped.
+column headers are stripped; a backslash continues a long recorded line.
 """
 
 import pytest
@@ -135,7 +135,10 @@ RootDistanceMaxUSec=5s
 PollIntervalMinUSec=32s
 PollIntervalMaxUSec=34min 8s
 PollIntervalUSec=1min 4s
-NTPMessage={ Leap=0, Version=4, Mode=4, Stratum=8, Precision=-26, RootDelay=0, RootDispersion=0, Reference=7F7F0101, OriginateTimestamp=Sat 2026-11-28 02:27:13 UTC, ReceiveTimestamp=Sat 2026-11-28 02:27:13 UTC, TransmitTimestamp=Sat 2026-11-28 02:27:13 UTC, DestinationTimestamp=Sat 2026-11-28 02:27:13 UTC, Ignored=no, PacketCount=1, Jitter=0 }
+NTPMessage={ Leap=0, Version=4, Mode=4, Stratum=8, Precision=-26, RootDelay=0, RootDispersion=0, Reference=7F7F0101, \
+OriginateTimestamp=Sat 2026-11-28 02:27:13 UTC, ReceiveTimestamp=Sat 2026-11-28 02:27:13 UTC, \
+TransmitTimestamp=Sat 2026-11-28 02:27:13 UTC, DestinationTimestamp=Sat 2026-11-28 02:27:13 UTC, Ignored=no, \
+PacketCount=1, Jitter=0 }
 Frequency=0
 """
 
@@ -345,8 +348,8 @@ WantedBy=multi-user.target
 """
 
 
-
 # --- the daemons' reports ------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("text,reference_id,stratum,offset,leap", [
     (BOOKWORM_TRACKING_SYNCED, "0A590102", 9, -0.000021636, "Normal"),
@@ -411,6 +414,7 @@ def test_timespans(text, seconds):
 
 # --- chrony's files ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("conf", [BOOKWORM_CHRONY_CONF, TRIXIE_CHRONY_CONF])
 def test_debian_sources_are_commented_out_and_the_site_file_kept(conf):
     assert [(d, n) for d, n, _w in tim.chrony_sources(conf, {}, {})] == [
@@ -455,6 +459,7 @@ def test_the_clock_dropin_adds_minus_x_to_the_package_command():
 
 # --- systemd-timesyncd's files -------------------------------------------------------------------
 
+
 def test_timesyncd_servers_follow_systemd_order_and_resets():
     ours = tim.render_timesyncd(["ntp1.example.org", "192.0.2.123"])
     base = "[Time]\n#NTP=\n#FallbackNTP=0.debian.pool.ntp.org\n"
@@ -462,8 +467,8 @@ def test_timesyncd_servers_follow_systemd_order_and_resets():
     assert ntp == ["ntp1.example.org", "192.0.2.123"] and fallback == ntp
     assert origin["192.0.2.123"] == tim.TIMESYNCD_DROPIN
     # a later drop-in adds a server; one that is empty clears ours
-    later = [(tim.TIMESYNCD_CONF, base), (tim.TIMESYNCD_DROPIN, ours), ("/etc/systemd/timesyncd.conf.d/zz.conf",
-                                                                         "[Time]\nNTP=pool.example\n")]
+    later = [(tim.TIMESYNCD_CONF, base), (tim.TIMESYNCD_DROPIN, ours),
+             ("/etc/systemd/timesyncd.conf.d/zz.conf", "[Time]\nNTP=pool.example\n")]
     assert tim.timesyncd_servers(later)[0] == ["ntp1.example.org", "192.0.2.123", "pool.example"]
     assert tim.timesyncd_servers([(tim.TIMESYNCD_CONF, base)]) == ([], None, {})
     ordered = tim.order_dropins({"/usr/lib/systemd/timesyncd.conf.d": {"a.conf": "x", "yoroi.conf": "lib"},
