@@ -349,7 +349,8 @@ def main():
         after_files.update((path, text) for path, (_old, text) in plan.items())
     else:
         after_units = reader.units()
-        if changed and params["wait"]:
+        # (a unit that did not start will not synchronize: no wait for it)
+        if changed and params["wait"] and tim.unit_running(after_units.get(unit, {})):
             waited = wait_for_sync(module, reader, after_units, params["wait"], params["max_offset_ms"])
         after_installed, after_files, after_report = reader.packages(), reader.files(), reader.report(after_units)
 
