@@ -38,6 +38,7 @@ BATCHABLE = (
     "audit_rules",
     "listening_services",
     "access_review",
+    "time_sync",
 )
 
 # Ansible's own per-call settings: taken from the batch's call for every module in it.

@@ -159,17 +159,18 @@ class Concern(object):
             except _files.ValidationFailed as exc:
                 self.fail(str(exc))
 
-    def install(self, packages, cache_valid_time=3600):
+    def install(self, packages, cache_valid_time=3600, replace=()):
         """Install the Debian ``packages`` the concern needs that are missing, under the
         host lock; nothing in check mode (the findings say what is not installed yet).
-        Refuses, changing nothing more, when apt fails."""
+        ``replace``: installed packages that conflict with them and go in the same apt
+        run (and nothing else). Refuses, changing nothing more, when apt fails."""
         if self.module.check_mode:
             return []
         try:
             wanted = _packages.missing(self.module, list(packages))
             if wanted:
                 with self.changing():
-                    _packages.install(self.module, wanted, cache_valid_time)
+                    _packages.install(self.module, wanted, cache_valid_time, replace=list(replace))
         except OSError as exc:
             self.refuse(str(exc))
         self.installed.extend(wanted)

@@ -54,8 +54,17 @@ def missing(module, names):
     return [name for name in names if not status.get(name)]
 
 
-def install(module, names, cache_valid_time):
-    """Install ``names`` (all missing); raises OSError with apt's words when it fails."""
+def removals(text):
+    """The packages ``apt-get -s`` would remove (its ``Remv NAME [...]`` lines)."""
+    return [line.split()[1] for line in (text or "").splitlines() if line.startswith("Remv ") and len(line.split()) > 1]
+
+
+def install(module, names, cache_valid_time, replace=()):
+    """Install ``names`` (all missing); raises OSError with apt's words when it fails.
+
+    ``replace``: installed packages that conflict with ``names`` (Debian's time daemons
+    all conflict with one another) and are removed in the same apt run - and only they:
+    apt's simulation must remove nothing else, or nothing is done."""
     apt_get = module.get_bin_path("apt-get", required=True)
     env = {"LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive"}
     lock = ["-o", "DPkg::Lock::Timeout=%d" % LOCK_TIMEOUT]
@@ -66,7 +75,17 @@ def install(module, names, cache_valid_time):
             raise OSError("apt-get update failed: %s" % (err or out).strip()[-500:])
     # --no-remove: a package that conflicts with one installed (sudo, an SSH server) must
     # fail the install, never remove it; "--": a name is never read as an option.
-    rc, out, err = module.run_command([apt_get] + lock + ["-q", "-y", "--no-remove", "install", "--"] + list(names),
+    keep = ["--no-remove"]
+    if replace:
+        wanted = list(names) + ["%s-" % name for name in replace]
+        rc, out, err = module.run_command([apt_get] + lock + ["-q", "-s", "install", "--"] + wanted, environ_update=env)
+        if rc != 0:
+            raise OSError("apt-get install %s failed: %s" % (" ".join(wanted), (err or out).strip()[-500:]))
+        beyond = sorted(set(removals(out)) - set(replace))
+        if beyond:
+            raise OSError("installing %s would also remove %s: refused" % (" ".join(names), " ".join(beyond)))
+        keep, names = [], wanted
+    rc, out, err = module.run_command([apt_get] + lock + ["-q", "-y"] + keep + ["install", "--"] + list(names),
                                       environ_update=env)
     if rc != 0:
         raise OSError("apt-get install %s failed: %s" % (" ".join(names), (err or out).strip()[-500:]))

@@ -44,7 +44,7 @@ options:
         type: str
         required: true
         choices: [access_review, audit_rules, change_guard, file_permissions, kernel_hardening,
-                  listening_services, password_policy, sshd_hardening, stale_accounts, totp_mfa]
+                  listening_services, password_policy, sshd_hardening, stale_accounts, time_sync, totp_mfa]
       args:
         description: Its arguments, as its task gave them.
         type: dict
@@ -86,6 +86,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import list
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import password_policy
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import sshd_hardening
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import stale_accounts
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import time_sync
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import totp_mfa
 
 MAINS = {
@@ -98,6 +99,7 @@ MAINS = {
     "password_policy": password_policy.main,
     "sshd_hardening": sshd_hardening.main,
     "stale_accounts": stale_accounts.main,
+    "time_sync": time_sync.main,
     "totp_mfa": totp_mfa.main,
 }
 

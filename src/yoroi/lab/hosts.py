@@ -169,6 +169,9 @@ def render_inventory(lab: Lab) -> str:
         "          - \"%sudo ALL=(ALL:ALL) ALL\"",
         f"          - {SSH_USER} ALL=(ALL:ALL) NOPASSWD:ALL",
         "        yoroi_access_review_approved_privileged: {sudo: [breakglass]}",
+        # no time server in a plain lab (no NTP leaves it): tests/infra/test_time_sync.py
+        # makes one of its hosts the lab's server and turns the role on for the others
+        "        yoroi_time_sync_enabled: false",
     ]
     fingerprint = _key_fingerprint(Path(lab.hosts[0].key + ".pub")) if lab.hosts else None
     if fingerprint:

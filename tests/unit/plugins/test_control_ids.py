@@ -12,6 +12,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import (
     _mfa, _password_policy, _permissions, _services, _sshd,
 )
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import change_guard
+from ansible_collections.yoroi.baseline.plugins.module_utils import _time_sync
 from yoroi import assets
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -34,6 +35,7 @@ ROLES = {
     "appliances": (set(_appliances.CONTROLS), ["plugins/action/appliance_advisories.py", "plugins/module_utils/_appliances.py"]),
     # the register's differences are found on the controller; the role only reads (asset_info)
     "assets": (set(assets.CONTROLS.values()), ["src/yoroi/assets.py", "plugins/modules/asset_info.py", "plugins/module_utils/_assets.py"]),
+    "time_sync": (set(_time_sync.CONTROLS), ["plugins/module_utils/_wiring/time_sync.py", "plugins/module_utils/_time_sync.py"]),
     "lockout_guard": ({change_guard.CONTROL, change_guard.LEFTOVER_CONTROL},
                       ["plugins/module_utils/_wiring/change_guard.py", "plugins/module_utils/_guard.py"]),
 }

@@ -241,6 +241,34 @@ MALFORMED = [
      "vulnerabilities[0]: needs the strings cveID, vendorProject, product, dueDate"),
 ]
 
+# time servers: each lands in a "server NAME iburst" or "NTP=" line
+MALFORMED += [
+    ("yoroi_time_sync_servers", ["a b"], "expected form"),
+    ("yoroi_time_sync_servers", ["ntp1.example.org", "x\nserver evil"], "newline"),
+    ("yoroi_time_sync_servers", ["-x"], "expected form"),
+    ("yoroi_time_sync_servers", [""], "expected form"),
+    ("yoroi_time_sync_servers", ["ntp.example.org iburst minpoll 0"], "expected form"),
+    ("yoroi_time_sync_servers", ['"ntp.example.org"'], "expected form"),
+    ("yoroi_time_sync_servers", ["ntp.example.org#"], "expected form"),
+    ("yoroi_time_sync_servers", ["ntp_1.example.org"], "expected form"),
+    ("yoroi_time_sync_max_offset_ms", 0, "must be from 1 to 3600000"),
+    ("yoroi_time_sync_wait", 601, "must be from 0 to 600"),
+    ("yoroi_time_sync_result", {"findings": []}, "internal to the time_sync role"),
+]
+GOOD_TIME_SERVERS = [["ntp1.head-office.example", "192.0.2.123", "2001:db8::123", "ntp.example.org."], []]
+
+
+def test_an_unknown_time_daemon_or_clock_control_is_refused(specs, rules):
+    errors = vi.check({"yoroi_time_sync_daemon": "ntpd", "yoroi_time_sync_clock_control": "yes"}, specs, rules)
+    assert len(errors) == 2, errors
+    assert any("yoroi_time_sync_daemon must be one of: chrony, timesyncd" in e for e in errors), errors
+    assert any("yoroi_time_sync_clock_control must be one of: auto, set, measure" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("servers", GOOD_TIME_SERVERS)
+def test_time_servers_that_are_names_or_addresses_pass(specs, rules, servers):
+    assert vi.check({"yoroi_time_sync_servers": servers}, specs, rules) == []
+
 
 def test_the_table_is_large_and_covers_every_rule_kind(rules):
     assert len(MALFORMED) >= 40

@@ -102,3 +102,55 @@ def test_lists_age_reads_the_newest_list(tmp_path):
     os.utime(new, (now - 60, now - 60))
     assert 59 <= _packages.lists_age(now=now, lists=str(tmp_path)) <= 61
     assert _packages.lists_age(lists=str(tmp_path / "none")) is None
+
+
+# `apt-get -q -s install -- chrony systemd-timesyncd-` on a bookworm lab host with systemd-timesyncd
+APT_SIMULATE_REPLACE = """\
+Reading package lists...
+Building dependency tree...
+Reading state information...
+Suggested packages:
+  dnsutils networkd-dispatcher
+The following packages will be REMOVED:
+  systemd-timesyncd
+The following NEW packages will be installed:
+  chrony
+0 upgraded, 1 newly installed, 1 to remove and 15 not upgraded.
+Remv systemd-timesyncd [252.39-1~deb12u2]
+Inst chrony (4.3-2+deb12u3 Debian:12.15/oldstable [amd64])
+Conf chrony (4.3-2+deb12u3 Debian:12.15/oldstable [amd64])
+"""
+
+
+class SimulatingModule(FakeModule):
+    def __init__(self, simulated, **kwargs):
+        FakeModule.__init__(self, **kwargs)
+        self.simulated = simulated
+
+    def run_command(self, argv, environ_update=None):
+        if "-s" in argv:
+            self.calls.append((list(argv), dict(environ_update or {})))
+            return 0, self.simulated, ""
+        return FakeModule.run_command(self, argv, environ_update)
+
+
+def test_a_conflicting_package_is_replaced_and_nothing_else(monkeypatch, tmp_path):
+    monkeypatch.setattr(_concern, "HOST_LOCK", str(tmp_path / "lock"))
+    monkeypatch.setattr(_packages, "lists_age", lambda: 10)
+    assert _packages.removals(APT_SIMULATE_REPLACE) == ["systemd-timesyncd"]
+    module = SimulatingModule(APT_SIMULATE_REPLACE, dpkg_out="chrony not-installed\n")
+    assert _concern.Concern(module, "time_sync", {}).install(["chrony"], replace=["systemd-timesyncd"]) == ["chrony"]
+    simulate, install = [c[0] for c in module.calls[1:]]
+    assert "-s" in simulate and simulate[-2:] == ["chrony", "systemd-timesyncd-"]
+    assert install[-4:] == ["install", "--", "chrony", "systemd-timesyncd-"] and "--no-remove" not in install
+
+
+def test_a_replacement_that_would_remove_more_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setattr(_concern, "HOST_LOCK", str(tmp_path / "lock"))
+    monkeypatch.setattr(_packages, "lists_age", lambda: 10)
+    more = APT_SIMULATE_REPLACE.replace("Remv systemd-timesyncd", "Remv dbus [1.14.10-1~deb12u1]\nRemv systemd-timesyncd")
+    module = SimulatingModule(more, dpkg_out="")
+    with pytest.raises(RuntimeError) as failed:
+        _concern.Concern(module, "time_sync", {"TIM-001": "x"}).install(["chrony"], replace=["systemd-timesyncd"])
+    assert "installing chrony would also remove dbus: refused" in failed.value.args[0]["msg"]
+    assert not [c for c in module.calls if "-y" in c[0]]
