@@ -98,6 +98,7 @@ class Concern(object):
         self.controls = dict(controls)
         self.protected = protected_accounts(module.params, environ)
         self.installed = []
+        self.to_install = []  # check mode: the packages an apply would install
 
     # --- accounts -----------------------------------------------------------------------
 
@@ -161,10 +162,17 @@ class Concern(object):
 
     def install(self, packages, cache_valid_time=3600, replace=()):
         """Install the Debian ``packages`` the concern needs that are missing, under the
-        host lock; nothing in check mode (the findings say what is not installed yet).
-        ``replace``: installed packages that conflict with them and go in the same apt
-        run (and nothing else). Refuses, changing nothing more, when apt fails."""
+        host lock. In check mode nothing is installed, but a missing package is a change
+        the apply would make: the result says "changed" (and ``packages_to_install``), so
+        that an audit's plan is the apply's (`yoroi apply` leaves out the hosts whose
+        audit would change nothing). ``replace``: installed packages that conflict with
+        them and go in the same apt run (and nothing else). Refuses, changing nothing
+        more, when apt fails."""
         if self.module.check_mode:
+            try:
+                self.to_install.extend(_packages.missing(self.module, list(packages)))
+            except OSError as exc:
+                self.refuse(str(exc))
             return []
         try:
             wanted = _packages.missing(self.module, list(packages))
@@ -192,9 +200,11 @@ class Concern(object):
 
     def exit(self, findings, changed, diff=None, **extra):
         """Exit with the findings; ``diff`` is returned in diff mode only."""
-        result = dict(extra, changed=bool(changed or self.installed), findings=findings)
+        result = dict(extra, changed=bool(changed or self.installed or self.to_install), findings=findings)
         if self.installed:
             result["packages_installed"] = list(self.installed)
+        if self.to_install:
+            result["packages_to_install"] = list(self.to_install)
         if diff and self.module._diff:
             result["diff"] = diff
         if any(item["status"] == ERROR for item in findings) and "msg" not in result:

@@ -75,10 +75,28 @@ def test_stale_lists_are_updated_first(monkeypatch, tmp_path):
     assert verbs == ["update", "install"]
 
 
-def test_check_mode_never_asks_apt_or_dpkg():
-    module = FakeModule(check_mode=True)
-    assert _concern.Concern(module, "password_policy", {}).install(["libpam-pwquality"]) == []
-    assert module.calls == []
+def test_check_mode_never_runs_apt_and_says_what_the_apply_would_install():
+    """Check mode asks dpkg only; a missing package is a change the apply would make, so
+    the audit's plan is the apply's (check-first applies leave out "no change" hosts)."""
+    module = FakeModule(check_mode=True, dpkg_out="libpam-pwquality not-installed\n")
+    concern = _concern.Concern(module, "password_policy", {})
+    assert concern.install(["libpam-pwquality"]) == []
+    assert [c[0][0] for c in module.calls] == ["/usr/bin/dpkg-query"]
+    result = {}
+    module.exit_json = result.update
+    module._diff = False
+    concern.exit([], changed=False)
+    assert result["changed"] and result["packages_to_install"] == ["libpam-pwquality"]
+    assert "packages_installed" not in result
+    # installed already: no change
+    module = FakeModule(check_mode=True, dpkg_out="libpam-pwquality installed\n")
+    concern = _concern.Concern(module, "password_policy", {})
+    concern.install(["libpam-pwquality"])
+    result = {}
+    module.exit_json = result.update
+    module._diff = False
+    concern.exit([], changed=False)
+    assert not result["changed"] and "packages_to_install" not in result
 
 
 def test_a_failed_install_refuses_with_apt_s_words(monkeypatch, tmp_path):
