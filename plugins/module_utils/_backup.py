@@ -51,6 +51,7 @@ TIMER = "/etc/systemd/system/yoroi-backup.timer"
 STATE_DIR = "/var/lib/yoroi/backup"
 CHECK_STATE = STATE_DIR + "/check.json"
 SSH_KEY = "/root/.ssh/yoroi_backup"
+CACHE_DIR = "/var/cache/yoroi-backup"
 TAG = "yoroi"
 TIMER_UNIT = "yoroi-backup.timer"
 SERVICE_UNIT = "yoroi-backup.service"
@@ -165,7 +166,7 @@ def render_env(repository, environment=None):
     lines = ["# Written by Yoroi (yoroi.baseline.backup). Read by yoroi-backup.service.",
              "RESTIC_REPOSITORY=%s" % repository,
              "RESTIC_PASSWORD_FILE=%s" % PASSWORD_FILE,
-             "RESTIC_CACHE_DIR=/var/cache/yoroi-backup"]
+             "RESTIC_CACHE_DIR=%s" % CACHE_DIR]
     for name in sorted(environment or {}):
         lines.append("%s=%s" % (name, environment[name]))
     return "\n".join(lines) + "\n"

@@ -156,7 +156,7 @@ C_LOCALE = {"LC_ALL": "C", "LANG": "C"}
 
 def restic_env(params):
     env = dict(C_LOCALE, RESTIC_REPOSITORY=params["repository"], RESTIC_PASSWORD_FILE=bak.PASSWORD_FILE,
-               RESTIC_CACHE_DIR="/var/cache/yoroi-backup")
+               RESTIC_CACHE_DIR=bak.CACHE_DIR)
     env.update(dict((k, str(v)) for k, v in (params.get("environment") or {}).items()))
     return env
 
@@ -233,7 +233,7 @@ def control_ok(state, params, now):
 def make_dirs():
     """The private directories, created 0700 or narrowed to it."""
     changed = False
-    for path in (bak.CONFIG_DIR, bak.STATE_DIR, "/var/cache/yoroi-backup", "/root/.ssh"):
+    for path in (bak.CONFIG_DIR, bak.STATE_DIR, bak.CACHE_DIR, os.path.dirname(bak.SSH_KEY)):
         if not os.path.isdir(path):
             os.makedirs(path, 0o700)
             changed = True
