@@ -111,6 +111,7 @@ def backup_lab(module_lab, tmp_path_factory, yoroi_cli):
         "yoroi_backup_paths": PATHS,
         "yoroi_backup_host_keys": [host_key],
         "yoroi_backup_authorize_on": server.name,
+        "yoroi_backup_enabled": True,  # the lab's inventory turns backups off for its hosts
     }))
     state = tmp_path_factory.mktemp("backup-state")
     reports = tmp_path_factory.mktemp("backup-reports")
@@ -167,7 +168,7 @@ def test_unhardened_client_fails_and_the_host_agrees(backup_lab):
 def test_no_repository_configured_fails_every_control_and_changes_nothing(backup_lab, yoroi_cli, tmp_path_factory):
     lab, server = backup_lab["lab"], backup_lab["server"]
     res = yoroi_cli.run("apply", "--yes", "-i", str(lab.inventory_path), "--limit", server.name, "--tags", "backup",
-                        "-o", "json", state_dir=tmp_path_factory.mktemp("unconfigured"))
+                        "-e", "yoroi_backup_enabled=true", "-o", "json", state_dir=tmp_path_factory.mktemp("unconfigured"))
     doc = yoroi_cli.json(res)
     assert res.returncode == 2
     assert failing(doc) == ["BAK-001", "BAK-002", "BAK-003", "BAK-004"]

@@ -169,6 +169,9 @@ def render_inventory(lab: Lab) -> str:
         "          - \"%sudo ALL=(ALL:ALL) ALL\"",
         f"          - {SSH_USER} ALL=(ALL:ALL) NOPASSWD:ALL",
         "        yoroi_access_review_approved_privileged: {sudo: [breakglass]}",
+        # no backup repository in the lab: the backup role is off unless a host's vars
+        # name one (tests/infra/test_backup.py), or every full apply would end in drift
+        "        yoroi_backup_enabled: false",
     ]
     fingerprint = _key_fingerprint(Path(lab.hosts[0].key + ".pub")) if lab.hosts else None
     if fingerprint:
