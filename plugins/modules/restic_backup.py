@@ -40,6 +40,7 @@ attributes:
     description: Every file but the password file is shown when it changes.
 extends_documentation_fragment:
   - yoroi.baseline.concern
+  - yoroi.baseline.concern.packages
 options:
   repository:
     description:
@@ -288,7 +289,8 @@ def main():
             max_age_hours=dict(type="int", default=26),
             check_subset=dict(type="str", default="5%"),
             check_max_age_hours=dict(type="int", default=50),
-            host_keys=dict(type="list", elements="str", default=[]),
+            # public keys of the backup host, not a secret
+            host_keys=dict(type="list", elements="str", default=[], no_log=False),
             initial_backup=dict(type="bool", default=True),
             key_only=dict(type="bool", default=False),
         ), protected=False, packages=True),

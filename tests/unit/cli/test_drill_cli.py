@@ -52,8 +52,8 @@ def test_a_failed_drill_is_drift_and_json_has_the_seconds(tmp_path, fake_runner)
 
 def test_a_host_that_did_not_drill_is_named(tmp_path, fake_runner):
     fake_runner.events = events({"h1": [drl()]})
-    fake_runner.events.insert(-1, {"event": "runner_on_unreachable", "event_data": {"host": "h2", "task": "x",
-                                                                                  "res": {"msg": "no route"}}})
+    unreachable = {"host": "h2", "task": "x", "res": {"msg": "no route"}}
+    fake_runner.events.insert(-1, {"event": "runner_on_unreachable", "event_data": unreachable})
     fake_runner.events[-1]["event_data"]["dark"] = {"h2": 1}
     res = invoke(tmp_path)
     assert res.exit_code == 1

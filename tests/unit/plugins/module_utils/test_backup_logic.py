@@ -345,8 +345,8 @@ def test_drill_findings_pass():
 def test_drill_findings_tampered_pack_fails():
     check = dict(bak.parse_check(1, recorded("check_tampered_full.out"), recorded("check_tampered_full.err")), subset="5%")
     outcomes = {"/srv/data/a.txt": bak.MATCH, "/srv/data/sub/b.bin": bak.UNREADABLE}
-    findings = bak.drill_findings(check, SNAPSHOT, outcomes, {"ok": False, "error": "Fatal: There were 2 errors",
-                                                               "seconds": 1.0}, SNAPSHOT_TIME + 60, 26, 2.0)
+    restore = {"ok": False, "error": "Fatal: There were 2 errors", "seconds": 1.0}
+    findings = bak.drill_findings(check, SNAPSHOT, outcomes, restore, SNAPSHOT_TIME + 60, 26, 2.0)
     status = [(f["control"], f.get("subject"), f["status"]) for f in findings]
     assert ("DRL-001", None, "fail") in status and ("DRL-002", None, "fail") in status
     assert ("DRL-002", "/srv/data/sub/b.bin", "fail") in status
