@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import click
 
-from yoroi import findings, report, runner
-from yoroi.collection import CollectionNotFound
-from yoroi.commands._common import EXIT_CODES_HELP, parse_extra_vars, write_report
-from yoroi.settings import SettingsError, inventory_source, resolve
+from yoroi.commands._common import EXIT_CODES_HELP, execute, prepare
 
 
 def host_seconds(document: dict) -> dict:
@@ -23,7 +17,8 @@ def host_seconds(document: dict) -> dict:
 
 
 def seconds_lines(document: dict) -> list[str]:
-    seconds = host_seconds(document)
+    """`drill_seconds` added to the run document, and one line per host to print."""
+    seconds = document["drill_seconds"] = host_seconds(document)
     lines = []
     for host in sorted(document.get("hosts") or {}):
         if host in seconds:
@@ -55,38 +50,11 @@ def drill(inventory, limit, forks, output, sample, reports, extra_vars, quiet, c
     and every restored file compared by SHA-256 with the live one. Files changed since
     the snapshot are reported apart, not as corruption. Prints how long each host took.
     """
-    try:
-        settings = resolve({"inventory": inventory, "forks": forks, "output": output}, config_file)
-        source = inventory_source(settings.inventory)
-    except SettingsError as exc:
-        raise click.UsageError(str(exc))
-    if source is None:
+    settings, request = prepare("drill", {"inventory": inventory, "forks": forks, "output": output},
+                                (), reports, extra_vars, config_file, limit)
+    if request.inventory is None:
         raise click.UsageError("drill needs an inventory (-i)")
-    for path in reports:
-        try:
-            report.format_for(path)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--report")
-        if not Path(path).absolute().parent.is_dir():
-            raise click.BadParameter("%s: no such directory" % Path(path).absolute().parent, param_hint="--report")
-    variables = parse_extra_vars(extra_vars)
+    request.playbook = "drill"
     if sample is not None:
-        variables["yoroi_backup_drill_sample_files"] = sample
-    request = runner.RunRequest(mode="drill", inventory=source, limit=limit, forks=settings.forks,
-                                extra_vars=variables, playbook="drill")
-    progress = None if quiet or settings.output == "json" else (lambda line: click.echo(line, err=True))
-    try:
-        document = runner.run(request, progress)
-    except (CollectionNotFound, runner.AnsibleNotFound) as exc:
-        click.echo("yoroi: %s" % exc, err=True)
-        sys.exit(findings.EXIT_ERROR)
-    document["drill_seconds"] = host_seconds(document)
-    saved = findings.save(document, settings.runs_dir)
-    for path in reports:
-        write_report(path, report.render(document, report.format_for(path)))
-    click.echo(report.render(document, settings.output), nl=False)
-    if settings.output == "text":
-        for line in seconds_lines(document):
-            click.echo(line)
-        click.echo("(run saved to %s; `yoroi report` renders it again)" % saved, err=True)
-    sys.exit(document["exit_code"])
+        request.extra_vars["yoroi_backup_drill_sample_files"] = sample
+    execute(settings, request, reports, quiet, after_run=seconds_lines)
