@@ -66,6 +66,9 @@ into it: ``[]`` is every element of a list, ``.field`` a field of a dict, ``{key
   internal: [variable, ...]
       set by the roles themselves; refused from an inventory or -e. Every ``register:``
       and task ``vars:`` name in roles/*/tasks is internal too, without being listed.
+
+A value of an option declared ``no_log`` in its argument spec (a password, credentials) is
+checked like any other but never quoted in a message: ``********`` stands in its place.
 """
 
 from __future__ import annotations
