@@ -428,6 +428,8 @@ def password_file_ok(info, matches):
     directory; ``matches``: the file holds the configured password (never shown)."""
     if not info.get("exists"):
         return False, "%s does not exist" % PASSWORD_FILE
+    if info.get("link"):
+        return False, "%s is a symbolic link" % PASSWORD_FILE
     problems = []
     if info.get("uid") != 0:
         problems.append("owned by uid %s" % info.get("uid"))

@@ -115,7 +115,9 @@ def run_check(module, restic, repository, env, subset):
 
 
 def latest_snapshot(module, restic, repository, env):
-    rc, out, err = module.run_command(restic_argv(restic, repository, "--no-lock", "snapshots", "--json"), environ_update=env)
+    # this host's snapshots only: a repository may be shared by several hosts
+    rc, out, err = module.run_command(restic_argv(restic, repository, "--no-lock", "snapshots", "--json",
+                                                  "--host", os.uname()[1]), environ_update=env)
     if rc != 0:
         return None, "restic snapshots failed: %s" % bak.last_line(err or out)
     snapshots = bak.parse_snapshots(out)

@@ -143,6 +143,7 @@ snapshots:
 """
 
 import os
+import stat
 import time
 
 from ansible.module_utils.basic import AnsibleModule
@@ -163,11 +164,14 @@ def restic_env(params):
 
 
 def read_repository(module, restic, params):
-    """{state: ok|missing|password|unreachable|unknown, snapshots, error}."""
+    """{state: ok|missing|password|unreachable|unknown, snapshots, error}. Only this host's
+    snapshots count (``--host``, restic's own default name for it): another host's
+    snapshot of /etc in a shared repository proves nothing here."""
     if not restic:
         return {"state": "unknown", "error": "restic is not installed", "snapshots": []}
     rc, out, err = module.run_command([restic] + bak.restic_options(params["repository"])
-                                      + ["--no-lock", "snapshots", "--json"], environ_update=restic_env(params))
+                                      + ["--no-lock", "snapshots", "--json", "--host", os.uname()[1]],
+                                      environ_update=restic_env(params))
     if rc == 0:
         try:
             return {"state": "ok", "snapshots": bak.parse_snapshots(out), "error": ""}
@@ -189,7 +193,8 @@ def password_info():
         dir_mode = os.stat(bak.CONFIG_DIR).st_mode & 0o7777
     except OSError:
         dir_mode = None
-    return {"exists": True, "uid": st.st_uid, "mode": st.st_mode & 0o7777, "dir_mode": dir_mode, "link": os.path.islink(bak.PASSWORD_FILE)}
+    return {"exists": True, "uid": st.st_uid, "mode": st.st_mode & 0o7777, "dir_mode": dir_mode,
+            "link": stat.S_ISLNK(st.st_mode)}
 
 
 def unit_state(module, systemctl):

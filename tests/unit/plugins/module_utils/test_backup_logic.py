@@ -232,6 +232,7 @@ def test_check_state_file_round_trip_and_garbage():
 
 PASSWORD_FILES = [
     ({"exists": False}, True, False, "does not exist"),
+    ({"exists": True, "uid": 0, "mode": 0o777, "dir_mode": 0o700, "link": True}, True, False, "is a symbolic link"),
     ({"exists": True, "uid": 0, "mode": 0o600, "dir_mode": 0o700}, True, True, "root, 0600"),
     ({"exists": True, "uid": 0, "mode": 0o644, "dir_mode": 0o700}, True, False, "mode 0644"),
     ({"exists": True, "uid": 1000, "mode": 0o600, "dir_mode": 0o700}, True, False, "owned by uid 1000"),

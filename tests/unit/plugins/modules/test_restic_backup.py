@@ -83,6 +83,7 @@ class FakeHost(object):
                 return 0, "created restic repository\n", ""
             return 1, "", (RECORDED / "no_repo.err").read_text()
         if args[:2] == ["snapshots", "--json"]:
+            assert args[2:] == ["--host", os.uname()[1]], args
             return 0, json.dumps(self.snapshots), ""
         if args[0] == "check":
             return 0, (RECORDED / "check_ok.out").read_text(), ""
@@ -242,6 +243,7 @@ class FakeRepository(object):
                 return 0, (RECORDED / "check_ok.out").read_text(), ""
             return 1, (RECORDED / "check_tampered_full.out").read_text(), (RECORDED / "check_tampered_full.err").read_text()
         if args[:2] == ["snapshots", "--json"]:
+            assert args[2:] == ["--host", os.uname()[1]], args
             stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(self.time)) + ".%06dZ" % (self.time % 1 * 10**6)
             return 0, json.dumps([{"time": stamp, "paths": [str(self.live)],
                                    "hostname": "h", "id": "ab" * 32, "short_id": "abababab"}]), ""
