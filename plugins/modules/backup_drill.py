@@ -124,15 +124,28 @@ def latest_snapshot(module, restic, repository, env):
     return (snapshots[0], "") if snapshots else (None, "the repository holds no snapshot")
 
 
-def restore_all(module, restic, repository, env, snapshot, scratch, files):
+def run_child(argv, env, stdout=subprocess.PIPE):
+    """(rc, stdout, stderr) of a restic that writes into the scratch directory. When the
+    drill is interrupted, restic is killed and waited for before the scratch directory is
+    removed, so nothing is written there afterwards."""
+    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, env=dict(os.environ, **env))
+    try:
+        out, err = proc.communicate()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc.returncode, (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")
+
+
+def restore_all(restic, repository, env, snapshot, scratch, files):
     """Restore the whole snapshot; {path: (restored path, snapshot mtime)} and the error."""
-    rc, out, err = module.run_command(restic_argv(restic, repository, "restore", snapshot["full_id"], "--target", scratch),
-                                      environ_update=env)
+    rc, out, err = run_child(restic_argv(restic, repository, "restore", snapshot["id"], "--target", scratch), env)
     error = "" if rc == 0 else bak.last_line(err or out)
     return dict((item["path"], (os.path.join(scratch, item["path"].lstrip("/")), item["mtime"])) for item in files), error
 
 
-def restore_sample(module, restic, repository, env, snapshot, scratch, files, count):
+def restore_sample(restic, repository, env, snapshot, scratch, files, count):
     """``restic dump`` of ``count`` files chosen at random, each into its own scratch file."""
     chosen = random.SystemRandom().sample(files, min(count, len(files)))
     restored = {}
@@ -141,10 +154,10 @@ def restore_sample(module, restic, repository, env, snapshot, scratch, files, co
         target = os.path.join(scratch, "%d" % index)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            proc = subprocess.run(restic_argv(restic, repository, "dump", snapshot["full_id"], item["path"]),
-                                  stdout=handle, stderr=subprocess.PIPE, env=dict(os.environ, **env), check=False)
-        if proc.returncode != 0:
-            errors.append(bak.last_line(proc.stderr.decode("utf-8", "replace")))
+            rc, _out, err = run_child(restic_argv(restic, repository, "dump", snapshot["id"], item["path"]), env,
+                                      stdout=handle)
+        if rc != 0:
+            errors.append(bak.last_line(err))
             os.unlink(target)
         restored[item["path"]] = (target, item["mtime"])
     return restored, "; ".join(errors[:3])
@@ -187,7 +200,6 @@ def main():
     restore = {"ok": False, "error": error, "seconds": 0.0,
                "mode": "%d sampled file(s)" % params["sample_files"] if params["sample_files"] else "whole snapshot"}
     if snapshot is not None:
-        snapshot["full_id"] = snapshot["id"]
         rc, out, err = module.run_command(restic_argv(restic, repository, "--no-lock", "ls", "--json", snapshot["id"]),
                                           environ_update=env)
         files = bak.parse_ls(out) if rc == 0 else []
@@ -199,10 +211,10 @@ def main():
             if rc != 0:
                 restored, error = {}, "restic ls failed: %s" % bak.last_line(err or out)
             elif params["sample_files"]:
-                restored, error = restore_sample(module, restic, repository, env, snapshot, scratch, files,
+                restored, error = restore_sample(restic, repository, env, snapshot, scratch, files,
                                                  params["sample_files"])
             else:
-                restored, error = restore_all(module, restic, repository, env, snapshot, scratch, files)
+                restored, error = restore_all(restic, repository, env, snapshot, scratch, files)
             restore["seconds"] = time.monotonic() - t0
             restore["ok"] = not error and rc == 0
             restore["error"] = error

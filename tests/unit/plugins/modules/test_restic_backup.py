@@ -229,6 +229,14 @@ class FakeRepository(object):
         self.corrupt, self.lost, self.check_ok = set(), set(), True
         self.scratch = []
 
+    def run_child(self, argv, env, stdout=None):
+        """restic restore and dump, run by the drill as its own child process."""
+        if argv[-2:-1] != ["--target"]:  # restic dump SNAPSHOT PATH
+            assert env["RESTIC_PASSWORD_FILE"] == bak.PASSWORD_FILE and PASSWORD not in " ".join(argv)
+            stdout.write(self.files[argv[-1]])
+            return 0, "", ""
+        return self.run_command(argv, environ_update=env)
+
     def node(self, path):
         ns = self.mtimes[path]
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + ".%09dZ" % (ns % 10**9)
@@ -275,6 +283,7 @@ def drill_host(host, tmp_path, monkeypatch):
         (live / name).write_bytes(data)
     repo = FakeRepository(live)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: repo.run_command(argv, **kw))
+    monkeypatch.setattr(backup_drill, "run_child", repo.run_child)
     return repo
 
 
@@ -324,12 +333,7 @@ def test_drill_in_check_mode_records_nothing(run_module, drill_host, tmp_path):
     assert not os.path.exists(bak.CHECK_STATE) and list(scratch_parent.iterdir()) == []
 
 
-def test_drill_sample_dumps_chosen_files(run_module, drill_host, tmp_path, monkeypatch):
-    def fake_dump(argv, stdout, stderr, env, check):
-        assert PASSWORD not in " ".join(argv) and env["RESTIC_PASSWORD_FILE"] == bak.PASSWORD_FILE
-        stdout.write(drill_host.files[argv[-1]])
-        return type("Done", (), {"returncode": 0, "stderr": b""})()
-    monkeypatch.setattr(backup_drill.subprocess, "run", fake_dump)
+def test_drill_sample_dumps_chosen_files(run_module, drill_host, tmp_path):
     result = drill(run_module, drill_host, tmp_path, sample_files=2)
     assert result["drill"]["mode"] == "2 sampled file(s)" and result["drill"]["counts"]["match"] == 2
     assert set(s for _c, _p, s in statuses(result)) == {"pass"}
@@ -340,16 +344,33 @@ def test_a_drill_stopped_by_a_signal_leaves_no_scratch_directory(run_module, dri
     directory is removed and the drill fails, saying so."""
     import signal
 
-    original = drill_host.run_command
+    original = drill_host.run_child
 
-    def interrupted(argv, **kw):
-        if "restore" in argv:
-            original(argv, **kw)  # the files are written, then the run is cancelled
-            os.kill(os.getpid(), signal.SIGTERM)
-        return original(argv, **kw)
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: interrupted(argv, **kw))
+    def interrupted(argv, env, stdout=None):
+        original(argv, env, stdout)  # the files are written, then the run is cancelled
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise AssertionError("the signal did not stop the drill")
+    monkeypatch.setattr(backup_drill, "run_child", interrupted)
     before = signal.getsignal(signal.SIGTERM)
     result = drill(run_module, drill_host, tmp_path)
     item = [f for f in result["findings"] if f["control"] == "DRL-002"][0]
     assert item["status"] == "fail" and "interrupted" in item["actual"]
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+
+def test_an_interrupted_child_is_killed_before_the_scratch_directory_goes(tmp_path):
+    """run_child on a real process: a signal while restic runs kills it and is passed on."""
+    import signal
+    import threading
+
+    previous = signal.signal(signal.SIGALRM, backup_drill._interrupted)
+    threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGALRM)).start()
+    started = time.monotonic()
+    try:
+        with pytest.raises(backup_drill.Interrupted):
+            backup_drill.run_child(["sleep", "30"], {})
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert time.monotonic() - started < 10
+    assert backup_drill.run_child(["sh", "-c", "echo out; echo err >&2; exit 3"], {}) == (3, "out\n", "err\n")
