@@ -23,6 +23,7 @@ import json
 import os
 import re
 import stat
+import subprocess
 import time
 
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import FAIL, PASS, SKIPPED, finding
@@ -602,3 +603,20 @@ def drill_findings(check, snapshot, outcomes, restore, now, max_age_hours, secon
     for item in findings:
         item["seconds"] = round(seconds, 2)
     return findings
+
+
+def run_child(argv, env, stdout=subprocess.PIPE):
+    """(rc, stdout, stderr) of a restic that writes into the drill's scratch directory.
+
+    Not ``module.run_command``: that one keeps all output in memory (``restic dump`` of a
+    large file goes to a file here) and, when the drill is interrupted, would leave restic
+    running. Here restic is killed and waited for before the scratch directory is
+    removed, so nothing is written there afterwards."""
+    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, env=dict(os.environ, **env))
+    try:
+        out, err = proc.communicate()
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    return proc.returncode, (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")

@@ -80,7 +80,6 @@ import os
 import random
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 
@@ -124,23 +123,9 @@ def latest_snapshot(module, restic, repository, env):
     return (snapshots[0], "") if snapshots else (None, "the repository holds no snapshot")
 
 
-def run_child(argv, env, stdout=subprocess.PIPE):
-    """(rc, stdout, stderr) of a restic that writes into the scratch directory. When the
-    drill is interrupted, restic is killed and waited for before the scratch directory is
-    removed, so nothing is written there afterwards."""
-    proc = subprocess.Popen(argv, stdout=stdout, stderr=subprocess.PIPE, env=dict(os.environ, **env))
-    try:
-        out, err = proc.communicate()
-    except BaseException:
-        proc.kill()
-        proc.wait()
-        raise
-    return proc.returncode, (out or b"").decode("utf-8", "replace"), (err or b"").decode("utf-8", "replace")
-
-
 def restore_all(restic, repository, env, snapshot, scratch, files):
     """Restore the whole snapshot; {path: (restored path, snapshot mtime)} and the error."""
-    rc, out, err = run_child(restic_argv(restic, repository, "restore", snapshot["id"], "--target", scratch), env)
+    rc, out, err = bak.run_child(restic_argv(restic, repository, "restore", snapshot["id"], "--target", scratch), env)
     error = "" if rc == 0 else bak.last_line(err or out)
     return dict((item["path"], (os.path.join(scratch, item["path"].lstrip("/")), item["mtime"])) for item in files), error
 
@@ -154,8 +139,8 @@ def restore_sample(restic, repository, env, snapshot, scratch, files, count):
         target = os.path.join(scratch, "%d" % index)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "wb") as handle:
-            rc, _out, err = run_child(restic_argv(restic, repository, "dump", snapshot["id"], item["path"]), env,
-                                      stdout=handle)
+            argv = restic_argv(restic, repository, "dump", snapshot["id"], item["path"])
+            rc, _out, err = bak.run_child(argv, env, stdout=handle)
         if rc != 0:
             errors.append(bak.last_line(err))
             os.unlink(target)

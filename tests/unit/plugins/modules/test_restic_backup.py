@@ -283,7 +283,7 @@ def drill_host(host, tmp_path, monkeypatch):
         (live / name).write_bytes(data)
     repo = FakeRepository(live)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: repo.run_command(argv, **kw))
-    monkeypatch.setattr(backup_drill, "run_child", repo.run_child)
+    monkeypatch.setattr(bak, "run_child", repo.run_child)
     return repo
 
 
@@ -350,13 +350,12 @@ def test_a_drill_stopped_by_a_signal_leaves_no_scratch_directory(run_module, dri
         original(argv, env, stdout)  # the files are written, then the run is cancelled
         os.kill(os.getpid(), signal.SIGTERM)
         raise AssertionError("the signal did not stop the drill")
-    monkeypatch.setattr(backup_drill, "run_child", interrupted)
+    monkeypatch.setattr(bak, "run_child", interrupted)
     before = signal.getsignal(signal.SIGTERM)
     result = drill(run_module, drill_host, tmp_path)
     item = [f for f in result["findings"] if f["control"] == "DRL-002"][0]
     assert item["status"] == "fail" and "interrupted" in item["actual"]
     assert signal.getsignal(signal.SIGTERM) == before
-
 
 
 def test_an_interrupted_child_is_killed_before_the_scratch_directory_goes(tmp_path):
@@ -369,8 +368,8 @@ def test_an_interrupted_child_is_killed_before_the_scratch_directory_goes(tmp_pa
     started = time.monotonic()
     try:
         with pytest.raises(backup_drill.Interrupted):
-            backup_drill.run_child(["sleep", "30"], {})
+            bak.run_child(["sleep", "30"], {})
     finally:
         signal.signal(signal.SIGALRM, previous)
     assert time.monotonic() - started < 10
-    assert backup_drill.run_child(["sh", "-c", "echo out; echo err >&2; exit 3"], {}) == (3, "out\n", "err\n")
+    assert bak.run_child(["sh", "-c", "echo out; echo err >&2; exit 3"], {}) == (3, "out\n", "err\n")
