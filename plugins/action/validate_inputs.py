@@ -66,6 +66,9 @@ into it: ``[]`` is every element of a list, ``.field`` a field of a dict, ``{key
   internal: [variable, ...]
       set by the roles themselves; refused from an inventory or -e. Every ``register:``
       and task ``vars:`` name in roles/*/tasks is internal too, without being listed.
+
+A value of an option declared ``no_log`` in its argument spec (a password, credentials) is
+checked like any other but never quoted in a message: ``********`` stands in its place.
 """
 
 from __future__ import annotations
@@ -461,6 +464,29 @@ def check(values, specs, rules=None, controller=None):
                  "one_of_default", "controller_ssh", "strings", "controller_files"):
         for path, argument in sorted((rules.get(kind) or {}).items()):
             errors.extend(_value_errors(kind, path, argument, validated, params, rules, controller))
+    return redact(errors, secrets_of(values, specs))
+
+
+def secrets_of(values, specs):
+    """The values of options declared ``no_log`` (a password, the values of a dict of
+    credentials): an error message never quotes them."""
+    found = []
+    for name, (_owner, spec) in specs.items():
+        if not spec.get("no_log") or name not in values:
+            continue
+        value = values[name]
+        items = value.values() if isinstance(value, dict) else [value]
+        found.extend(str(item) for item in items if item not in (None, "") and not isinstance(item, bool))
+    return found
+
+
+def redact(errors, secrets):
+    """``errors`` with every secret replaced by ********: as %r quotes it (how the messages
+    show values), and as written when it is long enough not to be a common word part."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        errors = [error.replace(repr(secret), "'********'") for error in errors]
+        if len(secret) >= 4:
+            errors = [error.replace(secret, "********") for error in errors]
     return errors
 
 

@@ -10,6 +10,7 @@ from yoroi.commands.apply import apply
 from yoroi.commands.assets import assets
 from yoroi.commands.audit import audit
 from yoroi.commands.controls import controls
+from yoroi.commands.drill import drill
 from yoroi.commands.lab import lab
 from yoroi.commands.report import report
 from yoroi.findings import EXIT_USAGE
@@ -45,10 +46,12 @@ def main():
 
     `yoroi audit` reports drift (check mode, nothing changes); `yoroi apply` fixes it with
     the same roles; `yoroi assets` keeps the fleet asset register;
-    `yoroi report` renders a saved run again; `yoroi controls` lists the
+    `yoroi drill` proves backups restore; `yoroi report` renders a saved run again; `yoroi controls` lists the
     control catalog; `yoroi lab` runs disposable Debian hosts to try it on.
     """
 
 
 for command in (audit, apply, assets, report, controls, lab):
     main.add_command(command)
+# restore drills of the backups (playbooks/drill.yml)
+main.add_command(drill)

@@ -144,3 +144,8 @@ def test_image_rebuilt_when_format_label_differs(monkeypatch):
     monkeypatch.setattr(images, "podman",
                         lambda *a, **k: subprocess.CompletedProcess(a, 125, "", "no such image"))
     assert images.image_format("bookworm") is None
+
+
+def test_inventory_turns_backups_off_until_a_host_names_a_repository(tmp_path):
+    group = yaml.safe_load(hosts.render_inventory(_lab(tmp_path)))["all"]["children"]["lab"]["vars"]
+    assert group["yoroi_backup_enabled"] is False

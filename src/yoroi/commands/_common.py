@@ -135,18 +135,23 @@ def prepare(mode: str, flags: dict, tags, reports, extra_vars, config_file, limi
     return settings, request
 
 
-def execute(settings, request, reports, quiet: bool) -> None:
-    """Run, save the run, write the reports, print, and exit with the run's code."""
+def execute(settings, request, reports, quiet: bool, after_run=None) -> None:
+    """Run, save the run, write the reports, print, and exit with the run's code.
+    ``after_run(document)``, when given, may add to the document before it is saved and
+    returns lines printed after the text report (`yoroi drill`: each host's seconds)."""
     progress = None if quiet or settings.output == "json" else (lambda line: click.echo(line, err=True))
     try:
         document = runner.run(request, progress)
     except (CollectionNotFound, runner.AnsibleNotFound) as exc:
         click.echo("yoroi: %s" % exc, err=True)
         sys.exit(findings.EXIT_ERROR)
+    epilogue = after_run(document) if after_run else []
     saved = findings.save(document, settings.runs_dir)
     for path in reports:
         write_report(path, report.render(document, report.format_for(path)))
     click.echo(report.render(document, settings.output), nl=False)
     if settings.output == "text":
+        for line in epilogue:
+            click.echo(line)
         click.echo("(run saved to %s; `yoroi report` renders it again)" % saved, err=True)
     sys.exit(document["exit_code"])

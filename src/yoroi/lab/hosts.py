@@ -172,6 +172,9 @@ def render_inventory(lab: Lab) -> str:
         # no time server in a plain lab (no NTP leaves it): tests/infra/test_time_sync.py
         # makes one of its hosts the lab's server and turns the role on for the others
         "        yoroi_time_sync_enabled: false",
+        # no backup repository in the lab: the backup role is off unless a host's vars
+        # name one (tests/infra/test_backup.py), or every full apply would end in drift
+        "        yoroi_backup_enabled: false",
     ]
     fingerprint = _key_fingerprint(Path(lab.hosts[0].key + ".pub")) if lab.hosts else None
     if fingerprint:

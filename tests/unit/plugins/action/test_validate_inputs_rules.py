@@ -182,6 +182,31 @@ MALFORMED = [
     ("yoroi_services_stop_unlisted", ["ssh"], "expected form"),
     ("yoroi_services_stop_unlisted", ["sshd.service"], "expected form"),
     ("yoroi_services_stop_unlisted", ["*.service"], "expected form"),
+    # backup: the repository lands in an environment file and a script; paths are read as root
+    ("yoroi_backup_repository", "sftp:restic@backup1:/srv/restic repo", "expected form"),
+    ("yoroi_backup_repository", "/srv/backup;rm -rf /", "expected form"),
+    ("yoroi_backup_repository", "/srv/backup/../etc", "expected form"),
+    ("yoroi_backup_repository", "srv/backup", "expected form"),
+    ("yoroi_backup_repository", "sftp:restic@backup1:/srv/x\n", "newline"),
+    ("yoroi_backup_repository", "s3:https://s3.example/bucket$(id)", "expected form"),
+    ("yoroi_backup_password", "pass\nword", "newline"),
+    ("yoroi_backup_environment", {"RESTIC_PASSWORD": "hunter2"}, "expected form"),
+    ("yoroi_backup_environment", {"AWS_SECRET_ACCESS_KEY": "a\nb"}, "newline"),
+    ("yoroi_backup_paths", ["etc"], "expected form"),
+    ("yoroi_backup_paths", ["/srv/../etc"], "expected form"),
+    ("yoroi_backup_paths", ["/srv/data/"], "expected form"),
+    ("yoroi_backup_paths", ["/srv/a\nb"], "newline"),
+    ("yoroi_backup_exclude", [" *.tmp"], "expected form"),
+    ("yoroi_backup_exclude", ["*.tmp\n/etc"], "newline"),
+    ("yoroi_backup_schedule", "daily; rm", "expected form"),
+    ("yoroi_backup_schedule", "daily\nExecStart=/bin/sh", "newline"),
+    ("yoroi_backup_check_subset", "5", "expected form"),
+    ("yoroi_backup_check_subset", "500%", "expected form"),
+    ("yoroi_backup_host_keys", ["backup1 ssh-dss AAAAB3NzaC1kc3M="], "expected form"),
+    ("yoroi_backup_host_keys", ["backup1 ssh-ed25519 AAAA\nevil ssh-ed25519 AAAA"], "newline"),
+    ("yoroi_backup_authorize_on", "backup1 -o ProxyCommand=x", "expected form"),
+    ("yoroi_backup_max_age_hours", 0, "must be from 1"),
+    ("yoroi_backup_drill_sample_files", -1, "must be from 0"),
     # guard timeouts: 0 (off) or long enough to confirm a change
     ("yoroi_ssh_guard_timeout", 5, "at least 20 seconds"),
     ("yoroi_mfa_guard_timeout", 1, "at least 20 seconds"),
@@ -501,3 +526,13 @@ def test_the_play_refuses_a_kex_list_the_controller_lacks_over_ssh(tmp_path):
     assert "supports none" not in out, out
     assert proc.returncode in (0, 4), out
     assert "ok=2" in out and "failed=0" in out and "unreachable=1" in out, out
+
+
+def test_a_secret_is_never_quoted_in_an_error(specs, rules):
+    """Options declared no_log (the backup password, credentials) are checked like the
+    others, but the message that names the variable never shows the value."""
+    errors = vi.check({"yoroi_backup_password": "hunter2\nsecret", "yoroi_backup_environment": {"AWS_SECRET_ACCESS_KEY": "k3y\nx"}},
+                      specs, rules)
+    assert any(e.startswith("yoroi_backup_password") for e in errors), errors
+    assert any(e.startswith("yoroi_backup_environment") for e in errors), errors
+    assert not [e for e in errors if "hunter2" in e or "k3y" in e], errors
