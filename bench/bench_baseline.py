@@ -209,9 +209,10 @@ def main() -> int:
                 repeat = args.repeat if label.startswith("audit") else 1
                 for dummy in range(repeat):
                     argv = yoroi + commands[label] + ["-i", inventory, "-o", "json", "-q", "-f", str(args.forks)]
-                    # every concern of the baseline is evaluated, time_sync too (off in a
-                    # plain lab, which has no time server: its controls fail there)
-                    argv += ["-e", "yoroi_time_sync_enabled=true"]
+                    # every concern of the baseline is evaluated: time_sync and backup too,
+                    # which the lab turns off (no time server, no backup repository: their
+                    # controls fail there and nothing changes)
+                    argv += ["-e", "yoroi_time_sync_enabled=true", "-e", "yoroi_backup_enabled=true"]
                     host_cpu = hosts_cpu(ids)
                     elapsed, cpu, peak, document, profile = timed_run(argv, env)
                     if host_cpu is not None:
