@@ -159,17 +159,18 @@ class Concern(object):
             except _files.ValidationFailed as exc:
                 self.fail(str(exc))
 
-    def install(self, packages, cache_valid_time=3600):
+    def install(self, packages, cache_valid_time=3600, recommends=True):
         """Install the Debian ``packages`` the concern needs that are missing, under the
         host lock; nothing in check mode (the findings say what is not installed yet).
-        Refuses, changing nothing more, when apt fails."""
+        Refuses, changing nothing more, when apt fails. ``recommends=False`` leaves out
+        what they only recommend."""
         if self.module.check_mode:
             return []
         try:
             wanted = _packages.missing(self.module, list(packages))
             if wanted:
                 with self.changing():
-                    _packages.install(self.module, wanted, cache_valid_time)
+                    _packages.install(self.module, wanted, cache_valid_time, recommends)
         except OSError as exc:
             self.refuse(str(exc))
         self.installed.extend(wanted)

@@ -54,8 +54,10 @@ def missing(module, names):
     return [name for name in names if not status.get(name)]
 
 
-def install(module, names, cache_valid_time):
-    """Install ``names`` (all missing); raises OSError with apt's words when it fails."""
+def install(module, names, cache_valid_time, recommends=True):
+    """Install ``names`` (all missing); raises OSError with apt's words when it fails.
+    ``recommends=False``: without the packages they recommend (``aide`` alone, without
+    ``aide-common``'s cron job, mailer and mail server)."""
     apt_get = module.get_bin_path("apt-get", required=True)
     env = {"LC_ALL": "C", "DEBIAN_FRONTEND": "noninteractive"}
     lock = ["-o", "DPkg::Lock::Timeout=%d" % LOCK_TIMEOUT]
@@ -66,7 +68,8 @@ def install(module, names, cache_valid_time):
             raise OSError("apt-get update failed: %s" % (err or out).strip()[-500:])
     # --no-remove: a package that conflicts with one installed (sudo, an SSH server) must
     # fail the install, never remove it; "--": a name is never read as an option.
-    rc, out, err = module.run_command([apt_get] + lock + ["-q", "-y", "--no-remove", "install", "--"] + list(names),
+    extra = [] if recommends else ["--no-install-recommends"]
+    rc, out, err = module.run_command([apt_get] + lock + ["-q", "-y", "--no-remove"] + extra + ["install", "--"] + list(names),
                                       environ_update=env)
     if rc != 0:
         raise OSError("apt-get install %s failed: %s" % (" ".join(names), (err or out).strip()[-500:]))

@@ -11,6 +11,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import (
     _access_review, _accounts, _appliances, _audit_rules, _kernel,
     _mfa, _password_policy, _permissions, _services, _sshd,
 )
+from ansible_collections.yoroi.baseline.plugins.module_utils import _file_integrity
 from ansible_collections.yoroi.baseline.plugins.modules import change_guard
 from yoroi import assets
 
@@ -34,6 +35,8 @@ ROLES = {
     "appliances": (set(_appliances.CONTROLS), ["plugins/action/appliance_advisories.py", "plugins/module_utils/_appliances.py"]),
     # the register's differences are found on the controller; the role only reads (asset_info)
     "assets": (set(assets.CONTROLS.values()), ["src/yoroi/assets.py", "plugins/modules/asset_info.py", "plugins/module_utils/_assets.py"]),
+    "file_integrity": (set(_file_integrity.CONTROLS),
+                       ["plugins/modules/file_integrity.py", "plugins/module_utils/_file_integrity.py"]),
     "lockout_guard": ({change_guard.CONTROL, change_guard.LEFTOVER_CONTROL}, ["plugins/modules/change_guard.py", "plugins/module_utils/_guard.py"]),
 }
 

@@ -1,0 +1,361 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Yoroi maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: file_integrity
+short_description: AIDE with a policy for system binaries and configuration, its database, a scheduled check to syslog
+version_added: 0.1.0
+description:
+  - Reads the AIDE policy, the database and its directory (never following a symlink), the
+    check's systemd units and their state, and the JSON report of AIDE's last run once, and
+    evaluates controls C(FIM-001) to C(FIM-004) in one pass. An audit never runs AIDE.
+  - C(FIM-001) AIDE installed (C(aide) alone, without what it recommends, in this same call
+    when applying) and the Yoroi policy C(/etc/aide/yoroi.conf) in place, root's, 0600.
+  - C(FIM-002) the database C(/var/lib/yoroi/aide/aide.db) exists, is a regular file of
+    root's with mode 0600 in a directory of root's (0700), is newer than the policy and
+    younger than O(max_age_days). A symlink, another owner or an interrupted
+    initialization (C(aide.db.new) left, no C(aide.db)) fails.
+  - C(FIM-003) the check's units C(yoroi-aide-check.service) and C(.timer) are in place,
+    the timer enabled and active, and the policy reports to syslog.
+  - C(FIM-004) the JSON report of AIDE's last run found no change, is younger than
+    O(max_check_age_hours), and the last scheduled check did not fail; changed paths are
+    named in the evidence.
+  - Applying builds the database when it is missing or not trusted, when O(reinit) is true,
+    when this run changed the policy or the units, or when the policy is newer than it:
+    C(aide --update) over a trusted database (the differences it accepts go to syslog),
+    else C(aide --init); under C(timeout), C(nice) and C(ionice), then moved into place
+    atomically. A database that is only old is never rebuilt on its own.
+author:
+  - Yoroi maintainers (@yoroi)
+attributes:
+  check_mode:
+    support: full
+    description: Reads and plans only (no apt, no write, no AIDE run); drift has status C(fail).
+  diff_mode:
+    support: full
+    description: Shows the policy and the unit files before and after.
+extends_documentation_fragment:
+  - yoroi.baseline.concern
+  - yoroi.baseline.concern.packages
+options:
+  extra_paths:
+    description: Paths the policy covers besides system binaries, libraries, C(/boot) and C(/etc).
+    type: list
+    elements: str
+    default: []
+  exclude:
+    description:
+      - Paths left out of the policy, each with everything below it, besides the ones that
+        change on their own (C(/etc/mtab), C(/etc/adjtime), C(/var/log), ...). A covered
+        path itself or one of its parents cannot be excluded.
+    type: list
+    elements: str
+    default: []
+  schedule:
+    description: When the check runs, a systemd calendar expression (C(OnCalendar)).
+    type: str
+    default: daily
+  randomized_delay:
+    description: Seconds the timer may delay each check at random, so hosts do not all hash at once.
+    type: int
+    default: 3600
+  timeout:
+    description: Seconds a database build (and the scheduled check) may take before it is stopped.
+    type: int
+    default: 3600
+  reinit:
+    description:
+      - Rebuild the database now - the one step after a planned change (an apply, a patch
+        run). The differences it accepts are written to syslog.
+    type: bool
+    default: false
+  max_age_days:
+    description: A database older than this is stale (C(FIM-002)).
+    type: int
+    default: 90
+  max_check_age_hours:
+    description: A last AIDE run older than this means the check is not running (C(FIM-004)).
+    type: int
+    default: 48
+  max_reported:
+    description: The most changed paths named in the C(FIM-004) evidence.
+    type: int
+    default: 50
+notes:
+  - Runs as root (C(become)).
+"""
+
+EXAMPLES = r"""
+- name: AIDE, its database and a daily check
+  yoroi.baseline.file_integrity:
+    packages: [aide]
+
+- name: After a planned change, rebuild the database
+  yoroi.baseline.file_integrity:
+    packages: [aide]
+    reinit: true
+"""
+
+RETURN = r"""
+findings:
+  description:
+    - One finding per control (and per subject where a control is about one account or
+      file) - C(control), C(status) (pass, fail, fixed, error, skipped), C(expected),
+      C(actual), C(evidence), C(subject). A refused run has an C(error) finding for every
+      control of the module.
+  returned: always
+  type: list
+  elements: dict
+files:
+  description: The files this run wrote (or would write, in check mode), with their backups.
+  returned: always
+  type: dict
+  sample: {/etc/aide/yoroi.conf: null}
+database:
+  description:
+    - The database build of this run, empty when there was none - C(mode) (init or update),
+      C(reason), C(rc), C(seconds), C(accepted) (added, removed, changed entries an update took in).
+  returned: always
+  type: dict
+"""
+
+import os
+import stat
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.yoroi.baseline.plugins.module_utils import _concern
+from ansible_collections.yoroi.baseline.plugins.module_utils import _file_integrity as fim
+from ansible_collections.yoroi.baseline.plugins.module_utils import _files
+from ansible_collections.yoroi.baseline.plugins.module_utils import _packages
+
+# Tests point ROOT at a tree of their own; on a host it is "".
+ROOT = ""
+ENV = {"LC_ALL": "C"}
+
+
+def host(path):
+    return ROOT + path
+
+
+def lstat(path):
+    try:
+        info = os.lstat(host(path))
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(info.st_mode):
+        kind = "link"
+    elif stat.S_ISREG(info.st_mode):
+        kind = "file"
+    elif stat.S_ISDIR(info.st_mode):
+        kind = "dir"
+    else:
+        kind = "other"
+    return fim.Stat(kind, info.st_uid, stat.S_IMODE(info.st_mode), info.st_mtime)
+
+
+def read_regular(path, info):
+    """The text of a regular file (a symlink is never read through)."""
+    return _files.read_text(host(path)) if info is not None and info.kind == "file" else None
+
+
+def run(module, argv):
+    """(rc, output) of a command, or (None, why) when it is not installed."""
+    path = module.get_bin_path(argv[0])
+    if not path:
+        return None, "%s not found" % argv[0]
+    rc, out, err = module.run_command([path] + argv[1:], environ_update=ENV)
+    return rc, (out + err).strip()
+
+
+def read_state(module):
+    policy_stat = lstat(fim.POLICY)
+    db_dir_stat = lstat(fim.DB_DIR)
+    report_stat = lstat(fim.REPORT)
+    trusted_dir = db_dir_stat is not None and not fim.distrust(db_dir_stat, "dir", 0o077)
+    units = {}
+    rc, out = run(module, ["systemctl", "show", fim.TIMER_NAME, fim.SERVICE_NAME,
+                           "--property=Id,UnitFileState,ActiveState,Result,ExecMainStatus"])
+    if rc == 0:
+        units = fim.parse_systemctl_show(out)
+    service_stat, timer_stat = lstat(fim.SERVICE), lstat(fim.TIMER)
+    return fim.State(
+        installed=not _packages.missing(module, [fim.PACKAGE]),
+        policy_text=read_regular(fim.POLICY, policy_stat), policy_stat=policy_stat,
+        policy_dir_stat=lstat(fim.POLICY_DIR),
+        db_stat=lstat(fim.DATABASE), new_db_stat=lstat(fim.NEW_DATABASE), db_dir_stat=db_dir_stat,
+        service_text=read_regular(fim.SERVICE, service_stat), timer_text=read_regular(fim.TIMER, timer_stat),
+        units=units,
+        # the report is AIDE's, in root's directory; read only from there
+        report_text=read_regular(fim.REPORT, report_stat) if trusted_dir else None,
+        now=time.time())
+
+
+def prepare_db_dir(concern, state):
+    """Root's 0700 directory for the database; a symlink or another owner is refused."""
+    info = state.db_dir_stat
+    if info is None:
+        os.makedirs(host(fim.DB_DIR), mode=0o700, exist_ok=True)
+        os.chmod(host(fim.DB_DIR), 0o700)
+        return
+    if info.kind != "dir" or info.uid != 0:
+        concern.refuse("%s is %s" % (fim.DB_DIR, fim.distrust(info, "dir", 0o077)))
+    if info.mode & 0o077:
+        os.chmod(host(fim.DB_DIR), 0o700)
+
+
+def build_database(module, mode, timeout):
+    """Run AIDE to write a new database and move it into place; a dict for the result."""
+    leftover = lstat(fim.NEW_DATABASE)
+    if leftover is not None:
+        os.unlink(host(fim.NEW_DATABASE))
+    argv = []
+    timeout_bin = module.get_bin_path("timeout")
+    if timeout_bin:
+        argv += [timeout_bin, "--kill-after=30", str(int(timeout))]
+    nice = module.get_bin_path("nice")
+    if nice:
+        argv += [nice, "-n", "19"]
+    ionice = module.get_bin_path("ionice")
+    if ionice:
+        argv += [ionice, "-c", "3"]
+    argv += [module.get_bin_path("aide", required=True)] + fim.aide_argv(mode)
+    started = time.monotonic()
+    rc, out, err = module.run_command(argv, environ_update=ENV)
+    result = dict(mode=mode, rc=rc, seconds=round(time.monotonic() - started, 1))
+    new = lstat(fim.NEW_DATABASE)
+    if not fim.run_ok(mode, rc) or new is None or new.kind != "file" or new.uid != 0:
+        if new is not None:
+            os.unlink(host(fim.NEW_DATABASE))
+        why = "stopped after %d s (timeout)" % timeout if rc == 124 else "exit %s: %s" % (
+            rc, ((err or out).strip().splitlines() or ["no new database written"])[-1])
+        result["error"] = "aide --%s failed, the database was left as it was: %s" % (mode, why)
+        return result
+    os.chmod(host(fim.NEW_DATABASE), 0o600)
+    current = lstat(fim.DATABASE)
+    if current is not None and current.kind == "file" and current.uid == 0:
+        # the previous database stays for an investigation, and aide.db is never missing
+        link = host(fim.PREVIOUS_DATABASE + ".tmp")
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.link(host(fim.DATABASE), link)
+        os.replace(link, host(fim.PREVIOUS_DATABASE))
+    os.replace(host(fim.NEW_DATABASE), host(fim.DATABASE))
+    return result
+
+
+def write_owned(module, path, text, info):
+    """Write one of the role's files, replacing a symlink or a file of another owner
+    (never written through) with root's own."""
+    if info is not None and (info.kind == "link" or info.uid != 0):
+        os.unlink(host(path))
+    changed, backup = _files.write_file(module, host(path), text, mode=0o600 if path == fim.POLICY else 0o644)
+    os.chmod(host(path), 0o600 if path == fim.POLICY else 0o644)
+    return backup if changed else None
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=_concern.argument_spec(dict(
+            extra_paths=dict(type="list", elements="str", default=[]),
+            exclude=dict(type="list", elements="str", default=[]),
+            schedule=dict(type="str", default="daily"),
+            randomized_delay=dict(type="int", default=3600),
+            timeout=dict(type="int", default=3600),
+            reinit=dict(type="bool", default=False),
+            max_age_days=dict(type="int", default=90),
+            max_check_age_hours=dict(type="int", default=48),
+            max_reported=dict(type="int", default=50),
+        ), protected=False, packages=True),
+        supports_check_mode=True,
+    )
+    params = module.params
+    concern = _concern.Concern(module, "file_integrity", fim.CONTROLS, change="file integrity")
+    try:
+        policy = fim.render_policy(params["extra_paths"], params["exclude"])
+        timer = fim.render_timer(params["schedule"], params["randomized_delay"])
+    except fim.PolicyError as exc:
+        concern.refuse(str(exc))
+    for name in ("randomized_delay", "timeout", "max_age_days", "max_check_age_hours", "max_reported"):
+        if params[name] < (0 if name == "randomized_delay" else 1):
+            concern.refuse("%s must be positive" % name)
+    concern.install(params["packages"], params["apt_cache_valid_time"], recommends=False)
+
+    # read
+    before = read_state(module)
+    service = fim.render_service(params["timeout"], module.get_bin_path("aide") or fim.AIDE)
+
+    # plan
+    writes = {}
+    if before.installed:
+        for path, old, text, info in ((fim.POLICY, before.policy_text, policy, before.policy_stat),
+                                      (fim.SERVICE, before.service_text, service, lstat(fim.SERVICE)),
+                                      (fim.TIMER, before.timer_text, timer, lstat(fim.TIMER))):
+            if old != text or fim.distrust(info, "file", 0o022):
+                writes[path] = (old, text, info)
+    if fim.TIMER in writes:
+        rc, out = run(module, ["systemd-analyze", "calendar", params["schedule"]])
+        if rc is not None and rc != 0:
+            concern.refuse("schedule %r is not a systemd calendar expression: %s" % (params["schedule"], out))
+    enabled, active = before.timer_state()
+    start = before.installed and (enabled != "enabled" or active != "active" or fim.TIMER in writes)
+    reason = fim.reinit_reason(before, writes, params["reinit"], params["max_age_days"]) if before.installed else ""
+    policy_dir = before.policy_dir_stat
+    if not module.check_mode and fim.POLICY in writes and policy_dir is not None and (
+            policy_dir.kind != "dir" or policy_dir.uid != 0):
+        # a directory someone else controls could swap the policy after it is written
+        concern.refuse("%s is %s" % (fim.POLICY_DIR, fim.distrust(policy_dir, "dir", 0o022)))
+
+    written, database = {}, {}
+    with concern.changing(needed=bool(writes or start or reason)):
+        if not module.check_mode:
+            if fim.POLICY in writes and policy_dir is not None and policy_dir.mode & 0o022:
+                os.chmod(host(fim.POLICY_DIR), policy_dir.mode & ~0o022)
+            for path, (_old, text, info) in sorted(writes.items()):
+                written[path] = write_owned(module, path, text, info)
+            if fim.SERVICE in writes or fim.TIMER in writes:
+                run(module, ["systemctl", "daemon-reload"])
+            if start:
+                run(module, ["systemctl", "enable", fim.TIMER_NAME])
+                run(module, ["systemctl", "restart", fim.TIMER_NAME])
+            if reason:
+                prepare_db_dir(concern, before)
+                # an update over a trusted database writes what it accepts to syslog
+                mode = "update" if before.database_trusted() else "init"
+                database = build_database(module, mode, params["timeout"])
+                database["reason"] = reason
+        else:
+            written = dict((path, None) for path in writes)
+            if reason:
+                database = dict(mode="update" if before.database_trusted() else "init", reason=reason)
+
+    # read back (in check mode the state read first: no planned change breaks a control)
+    after = before if module.check_mode else read_state(module)
+    built = bool(database) and not module.check_mode and "error" not in database
+    if built and after.report is not None and after.report.kind == "update":
+        database["accepted"] = dict((kind, len(after.report.entries[kind])) for kind in ("added", "removed", "changed"))
+
+    findings = [
+        fim.policy_finding(before, after, policy, module.check_mode, fim.POLICY in writes or bool(concern.installed)),
+        fim.database_finding(before, after, params["max_age_days"], module.check_mode, bool(reason),
+                             applied_ok="error" not in database,
+                             note=database.get("error") or ("built by aide --%s in %.1f s (%s)" % (
+                                 database["mode"], database["seconds"], reason) if built else "")),
+        fim.schedule_finding(before, after, service, timer, module.check_mode,
+                             bool(start or fim.SERVICE in writes or fim.TIMER in writes)),
+        fim.check_finding(before, after, params["max_check_age_hours"], params["max_reported"], module.check_mode,
+                          built),
+    ]
+    diff = [_files.file_diff(path, old, text) for path, (old, text, _info) in sorted(writes.items())]
+    changed = bool(writes or start or reason)
+    concern.exit(findings, changed, diff, files=written, database=database)
+
+
+if __name__ == "__main__":
+    main()
