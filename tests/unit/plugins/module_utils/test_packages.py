@@ -102,3 +102,16 @@ def test_lists_age_reads_the_newest_list(tmp_path):
     os.utime(new, (now - 60, now - 60))
     assert 59 <= _packages.lists_age(now=now, lists=str(tmp_path)) <= 61
     assert _packages.lists_age(lists=str(tmp_path / "none")) is None
+
+
+def test_without_recommends_only_the_package_is_asked_for(monkeypatch, tmp_path):
+    # aide recommends aide-common, which recommends cron, a mailer and a mail server
+    monkeypatch.setattr(_concern, "HOST_LOCK", str(tmp_path / "lock"))
+    monkeypatch.setattr(_packages, "lists_age", lambda: 10)
+    module = FakeModule(dpkg_out="")
+    concern = _concern.Concern(module, "file_integrity", {"FIM-001": "x"})
+    assert concern.install(["aide"], recommends=False) == ["aide"]
+    argv = module.calls[-1][0]
+    assert argv[-4:] == ["--no-install-recommends", "install", "--", "aide"] and "--no-remove" in argv
+    concern.install(["aide"])
+    assert "--no-install-recommends" not in module.calls[-1][0]  # the default keeps apt's own
