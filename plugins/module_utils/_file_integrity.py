@@ -334,16 +334,18 @@ class State(object):
         if report.time is None or self.now - report.time > max_check_age_hours * 3600:
             return False, "no AIDE run since %s" % when, \
                 "the last report is older than %d hours: is %s running?" % (max_check_age_hours, TIMER_NAME)
-        if report.kind != "check":
-            return True, "database %s at %s, no check since" % (
-                "initialized" if report.kind == "init" else "re-initialized", when), report.outline
+        counts = ", ".join("%d %s" % (len(report.entries[k]), k) for k in ("added", "removed", "changed")
+                           if report.entries[k])
+        if report.kind == "init":
+            return True, "database initialized at %s, no check since" % when, report.outline
+        if report.kind == "update":
+            return True, "database re-initialized at %s, no check since" % when, \
+                "the update accepted %s (each named in syslog, ident aide)" % (counts or "no difference")
         if not report.differences:
             return True, "no change found at %s" % when, report.outline
         paths = report.paths()
         listed = ["%s %s" % item for item in paths[:max_reported]]
         more = " and %d more" % (len(paths) - max_reported) if len(paths) > max_reported else ""
-        counts = ", ".join("%d %s" % (len(report.entries[k]), k) for k in ("added", "removed", "changed")
-                           if report.entries[k])
         return False, "changes found at %s: %s" % (when, counts), \
             "%s%s; after a planned change: %s" % ("; ".join(listed), more, REINIT_STEP)
 

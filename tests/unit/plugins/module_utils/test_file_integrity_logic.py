@@ -227,6 +227,12 @@ def test_the_last_run(changes, status, words):
     assert item["status"] == status and words in item["actual"], item
 
 
+def test_a_re_initialization_says_what_it_accepted():
+    state = hardened(report_text=recorded("trixie-update.json"))
+    item = fim.check_finding(state, state, 48, 50, True, False)
+    assert item["evidence"] == "the update accepted 1 added, 2 changed (each named in syslog, ident aide)"
+
+
 @pytest.mark.parametrize("before,writes,reinit,reason", [
     (UNHARDENED, {}, False, "/var/lib/yoroi/aide is missing"),
     (hardened(), {}, False, ""),
