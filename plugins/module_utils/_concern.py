@@ -200,3 +200,14 @@ class Concern(object):
         if any(item["status"] == ERROR for item in findings) and "msg" not in result:
             result["msg"] = "some controls could not be enforced; see findings"
         self.module.exit_json(**result)
+
+
+def run_tool(module, argv, environ=None):
+    """(rc, output) of a host tool by name - stdout and stderr together, stripped - with
+    ``LC_ALL=C``; (None, "NAME not found") when it is not installed, so a missing tool is
+    a finding, never a crash."""
+    path = module.get_bin_path(argv[0])
+    if not path:
+        return None, "%s not found" % argv[0]
+    rc, out, err = module.run_command([path] + list(argv[1:]), environ_update=dict(environ or {"LC_ALL": "C"}))
+    return rc, (out + err).strip()

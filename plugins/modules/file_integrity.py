@@ -26,7 +26,7 @@ description:
     O(max_check_age_hours), and the last scheduled check did not fail; changed paths are
     named in the evidence.
   - Applying builds the database when it is missing or not trusted, when O(reinit) is true,
-    when this run changed the policy or the units, or when the policy is newer than it:
+    when this run changed the policy or the units, or when the policy is newer than it -
     C(aide --update) over a trusted database (the differences it accepts go to syslog),
     else C(aide --init); under C(timeout), C(nice) and C(ionice), then moved into place
     atomically. A database that is only old is never rebuilt on its own.
@@ -165,13 +165,8 @@ def read_regular(path, info):
     return _files.read_text(host(path)) if info is not None and info.kind == "file" else None
 
 
-def run(module, argv):
-    """(rc, output) of a command, or (None, why) when it is not installed."""
-    path = module.get_bin_path(argv[0])
-    if not path:
-        return None, "%s not found" % argv[0]
-    rc, out, err = module.run_command([path] + argv[1:], environ_update=ENV)
-    return rc, (out + err).strip()
+# (rc, output) of a host tool, or (None, why) when it is not installed (tests replace it)
+run = _concern.run_tool
 
 
 def read_state(module):
@@ -291,9 +286,10 @@ def main():
     before = read_state(module)
     service = fim.render_service(params["timeout"], module.get_bin_path("aide") or fim.AIDE)
 
-    # plan
+    # plan (in check mode, as the apply would: it installs aide first)
+    ready = before.installed or (module.check_mode and fim.PACKAGE in params["packages"])
     writes = {}
-    if before.installed:
+    if ready:
         for path, old, text, info in ((fim.POLICY, before.policy_text, policy, before.policy_stat),
                                       (fim.SERVICE, before.service_text, service, lstat(fim.SERVICE)),
                                       (fim.TIMER, before.timer_text, timer, lstat(fim.TIMER))):
@@ -304,8 +300,8 @@ def main():
         if rc is not None and rc != 0:
             concern.refuse("schedule %r is not a systemd calendar expression: %s" % (params["schedule"], out))
     enabled, active = before.timer_state()
-    start = before.installed and (enabled != "enabled" or active != "active" or fim.TIMER in writes)
-    reason = fim.reinit_reason(before, writes, params["reinit"], params["max_age_days"]) if before.installed else ""
+    start = ready and (enabled != "enabled" or active != "active" or fim.TIMER in writes)
+    reason = fim.reinit_reason(before, writes, params["reinit"], params["max_age_days"]) if ready else ""
     policy_dir = before.policy_dir_stat
     if not module.check_mode and fim.POLICY in writes and policy_dir is not None and (
             policy_dir.kind != "dir" or policy_dir.uid != 0):

@@ -152,6 +152,19 @@ def test_a_database_symlink_is_replaced_never_followed(tree, run_module):
     assert not db.is_symlink() and target.read_text() == "planted"
 
 
+def test_an_audit_of_a_host_without_aide_says_what_the_apply_would_do(tree, run_module, monkeypatch):
+    root, fake = tree
+    monkeypatch.setattr(_packages, "missing", lambda _module, names: list(names))
+    audit, failed = run_module(mod, {"packages": ["aide"]}, check_mode=True)
+    assert not failed and audit["changed"] and audit["database"] == {"mode": "init", "reason": "/var/lib/yoroi/aide is missing"}
+    assert sorted(audit["files"]) == [fim.POLICY, fim.SERVICE, fim.TIMER] and "packages_installed" not in audit
+    assert [f["actual"] for f in audit["findings"]][0] == "aide is not installed"
+    assert not (root / "etc/aide").exists() and not aide_runs(fake)
+    # without aide asked for, an apply writes nothing that nothing would read
+    applied, failed = run_module(mod, {})
+    assert not failed and not applied["changed"] and not (root / "etc/aide").exists()
+
+
 def test_a_failed_build_leaves_no_database_and_is_an_error(tree, run_module):
     root, fake = tree
     fake.aide_rc = 17
