@@ -250,7 +250,10 @@ def write_owned(module, path, text, info):
     (never written through) with root's own."""
     if info is not None and (info.kind == "link" or info.uid != 0):
         os.unlink(host(path))
-    changed, backup = _files.write_file(module, host(path), text, mode=0o600 if path == fim.POLICY else 0o644)
+    # AIDE reads the candidate policy before it replaces the one in place
+    validate = [module.get_bin_path("aide", required=True), "--config-check", "--config=%s"] if path == fim.POLICY else None
+    changed, backup = _files.write_file(module, host(path), text, mode=0o600 if path == fim.POLICY else 0o644,
+                                        validate=validate)
     os.chmod(host(path), 0o600 if path == fim.POLICY else 0o644)
     return backup if changed else None
 

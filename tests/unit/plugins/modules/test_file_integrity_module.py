@@ -53,6 +53,9 @@ class FakeHost(object):
 
     def run_command(self, module, argv, **_kwargs):
         self.calls.append(argv)
+        if "--config-check" in argv:
+            text = Path(argv[-1].split("=", 1)[1]).read_text()
+            return (0, "", "") if text == fim.render_policy() else (17, "", "  ERROR: unknown config option")
         mode = argv[-1].lstrip("-")
         assert argv[-2] == "--config=/etc/aide/yoroi.conf" and mode in ("init", "update")
         assert "/usr/bin/nice" in argv and "/usr/bin/timeout" in argv
@@ -106,6 +109,7 @@ def test_audit_apply_again_and_audit(tree, run_module):
     assert stat.S_IMODE(os.lstat(root / "etc/aide/yoroi.conf").st_mode) == 0o600
     assert (root / "etc/aide/yoroi.conf").read_text() == fim.render_policy()
     assert ["systemctl", "enable", fim.TIMER_NAME] in fake.calls and ["systemctl", "daemon-reload"] in fake.calls
+    assert [c[:2] for c in fake.calls if "--config-check" in c] == [["/usr/bin/aide", "--config-check"]]
     assert [d["after_header"] for d in applied["diff"]] == [fim.POLICY, fim.SERVICE, fim.TIMER]
 
     mtimes = dict((p, os.stat(root / p.lstrip("/")).st_mtime_ns) for p in (fim.POLICY, fim.SERVICE, fim.TIMER, fim.DATABASE))
@@ -200,3 +204,13 @@ def test_a_policy_directory_someone_else_owns_is_refused(tree, run_module):
     result, failed = run_module(mod, {})
     assert failed and "/etc/aide is owned by uid 1000" in result["msg"]
     assert not (root / "etc/aide/yoroi.conf").exists() and not aide_runs(fake)
+
+
+def test_a_policy_aide_rejects_is_never_written(tree, run_module):
+    # the fake AIDE accepts only the default policy: here it rejects the candidate
+    root, fake = tree
+    result, failed = run_module(mod, {"extra_paths": ["/opt/app"]})
+    assert failed and "validation failed" in result["msg"], result
+    assert set(f["status"] for f in result["findings"]) == {"error"}
+    assert not (root / "etc/aide/yoroi.conf").exists() and not aide_runs(fake)
+    assert not [p for p in (root / "etc/aide").iterdir()]  # no candidate left behind
