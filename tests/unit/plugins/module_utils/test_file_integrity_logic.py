@@ -101,14 +101,14 @@ def test_the_units_run_the_check_quietly_and_report_to_syslog():
 
 @pytest.mark.parametrize("release", ["bookworm", "trixie"])
 def test_reports_recorded_on_both_releases(release):
-    init, _ = fim.parse_report(recorded("%s-init.json" % release))
+    init = fim.parse_report(recorded("%s-init.json" % release))[0]
     assert init.kind == "init" and not init.differences and init.time is not None
-    clean, _ = fim.parse_report(recorded("%s-clean.json" % release))
+    clean = fim.parse_report(recorded("%s-clean.json" % release))[0]
     assert clean.kind == "check" and not clean.differences and clean.paths() == []
-    changed, _ = fim.parse_report(recorded("%s-changed.json" % release))
+    changed = fim.parse_report(recorded("%s-changed.json" % release))[0]
     assert changed.kind == "check" and changed.differences
     assert changed.paths() == [("added", "/etc/yoroi-fim-probe"), ("changed", "/etc"), ("changed", "/etc/hosts")]
-    update, _ = fim.parse_report(recorded("%s-update.json" % release))
+    update = fim.parse_report(recorded("%s-update.json" % release))[0]
     assert update.kind == "update" and update.differences and ("added", "/etc/yoroi-fim-probe") in update.paths()
     assert changed.version == {"bookworm": "0.18.3", "trixie": "0.19.1"}[release]
 

@@ -51,7 +51,7 @@ class FakeHost(object):
             return (0, "Normalized form: *-*-* 00:00:00") if argv[2] in ("daily", "Mon *-*-* 04:00") else (1, "Failed to parse")
         return 0, ""
 
-    def run_command(self, module, argv, **_kwargs):
+    def run_command(self, argv, **_kwargs):
         self.calls.append(argv)
         if "--config-check" in argv:
             text = Path(argv[-1].split("=", 1)[1]).read_text()
@@ -76,7 +76,7 @@ def tree(tmp_path, monkeypatch):
     monkeypatch.setattr(mod, "ROOT", str(root))
     monkeypatch.setattr(mod, "run", fake.run)
     monkeypatch.setattr(_packages, "missing", lambda _module, names: [])
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, argv, **kw: fake.run_command(self, argv, **kw))
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda _self, argv, **kw: fake.run_command(argv, **kw))
     monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, required=False, opt_dirs=None: "/usr/bin/" + name)
     return root, fake
 
@@ -127,10 +127,10 @@ def test_reinit_is_an_update_that_keeps_the_previous_database_and_says_what_it_a
     root, fake = tree
     run_module(mod, {})
     (root / "var/lib/yoroi/aide/report.json").write_text(fresh("bookworm-changed.json"))
-    audit, _ = run_module(mod, {}, check_mode=True)
+    audit = run_module(mod, {}, check_mode=True)[0]
     assert dict(statuses(audit))["FIM-004"] == "fail" and "added /etc/yoroi-fim-probe" in audit["findings"][3]["evidence"]
 
-    checked, _ = run_module(mod, {"reinit": True}, check_mode=True)
+    checked = run_module(mod, {"reinit": True}, check_mode=True)[0]
     assert checked["changed"] and checked["database"]["mode"] == "update" and not aide_runs(fake)[1:]
 
     done, failed = run_module(mod, {"reinit": True})
@@ -149,7 +149,7 @@ def test_a_database_symlink_is_replaced_never_followed(tree, run_module):
     db = root / "var/lib/yoroi/aide/aide.db"
     db.unlink()
     db.symlink_to(target)
-    audit, _ = run_module(mod, {}, check_mode=True)
+    audit = run_module(mod, {}, check_mode=True)[0]
     assert dict(statuses(audit))["FIM-002"] == "fail" and "symlink" in audit["findings"][1]["evidence"]
     done, failed = run_module(mod, {})
     assert not failed and dict(statuses(done))["FIM-002"] == "fixed" and done["database"]["mode"] == "init"
@@ -177,7 +177,7 @@ def test_a_failed_build_leaves_no_database_and_is_an_error(tree, run_module):
     assert dict(statuses(done))["FIM-002"] == "error", done["findings"]
     assert not (root / "var/lib/yoroi/aide/aide.db").exists() and not (root / "var/lib/yoroi/aide/aide.db.new").exists()
     fake.aide_rc = 124
-    done, _ = run_module(mod, {"timeout": 60})
+    done = run_module(mod, {"timeout": 60})[0]
     assert "stopped after 60 s (timeout)" in done["database"]["error"]
 
 
