@@ -192,16 +192,23 @@ def read_state(module):
         now=time.time())
 
 
-def prepare_db_dir(concern, state):
-    """Root's 0700 directory for the database; a symlink or another owner is refused."""
+def refuse_untrusted_directories(concern):
+    """Before anything changes: a directory of the policy or the database that is a
+    symlink or not root's could swap a file after it is written - refused, never repaired
+    (someone else took it: that is for a person to look at). Loose modes are tightened."""
+    for path in (fim.POLICY_DIR, os.path.dirname(fim.DB_DIR), fim.DB_DIR):
+        info = lstat(path)
+        if info is not None and (info.kind != "dir" or info.uid != 0):
+            concern.refuse("%s is %s" % (path, fim.distrust(info, "dir", 0o022)))
+
+
+def prepare_db_dir(state):
+    """Root's 0700 directory for the database (its owner was checked before any change)."""
     info = state.db_dir_stat
     if info is None:
         os.makedirs(host(fim.DB_DIR), mode=0o700, exist_ok=True)
         os.chmod(host(fim.DB_DIR), 0o700)
-        return
-    if info.kind != "dir" or info.uid != 0:
-        concern.refuse("%s is %s" % (fim.DB_DIR, fim.distrust(info, "dir", 0o077)))
-    if info.mode & 0o077:
+    elif info.mode & 0o077:
         os.chmod(host(fim.DB_DIR), 0o700)
 
 
@@ -283,6 +290,8 @@ def main():
     for name in ("randomized_delay", "timeout", "max_age_days", "max_check_age_hours", "max_reported"):
         if params[name] < (0 if name == "randomized_delay" else 1):
             concern.refuse("%s must be positive" % name)
+    if not module.check_mode:
+        refuse_untrusted_directories(concern)
     concern.install(params["packages"], params["apt_cache_valid_time"], recommends=False)
 
     # read
@@ -306,10 +315,6 @@ def main():
     start = ready and (enabled != "enabled" or active != "active" or fim.TIMER in writes)
     reason = fim.reinit_reason(before, writes, params["reinit"], params["max_age_days"]) if ready else ""
     policy_dir = before.policy_dir_stat
-    if not module.check_mode and fim.POLICY in writes and policy_dir is not None and (
-            policy_dir.kind != "dir" or policy_dir.uid != 0):
-        # a directory someone else controls could swap the policy after it is written
-        concern.refuse("%s is %s" % (fim.POLICY_DIR, fim.distrust(policy_dir, "dir", 0o022)))
 
     written, database = {}, {}
     with concern.changing(needed=bool(writes or start or reason)):
@@ -324,7 +329,7 @@ def main():
                 run(module, ["systemctl", "enable", fim.TIMER_NAME])
                 run(module, ["systemctl", "restart", fim.TIMER_NAME])
             if reason:
-                prepare_db_dir(concern, before)
+                prepare_db_dir(before)
                 # an update over a trusted database writes what it accepts to syslog
                 mode = "update" if before.database_trusted() else "init"
                 database = build_database(module, mode, params["timeout"])

@@ -197,13 +197,24 @@ def test_bad_input_is_refused_before_any_change(tree, run_module, args, why):
     assert not (root / "etc/aide").exists() and not aide_runs(fake)
 
 
-def test_a_policy_directory_someone_else_owns_is_refused(tree, run_module):
+def test_directories_someone_else_owns_are_refused_before_anything_changes(tree, run_module, monkeypatch):
     root, fake = tree
     (root / "etc/aide").mkdir()
     os.chown(root / "etc/aide", 1000, 1000)
+    installs = []
+    monkeypatch.setattr(_packages, "missing", lambda _module, names: list(names))  # apt would run
+    monkeypatch.setattr(_packages, "install", lambda *args, **kwargs: installs.append(args))
+    result, failed = run_module(mod, {"packages": ["aide"]})
+    assert failed and "/etc/aide is owned by uid 1000" in result["msg"] and "nothing was changed" in result["msg"]
+    assert not (root / "etc/aide/yoroi.conf").exists() and not aide_runs(fake) and not installs
+    os.chown(root / "etc/aide", 0, 0)
+    (root / "var/lib/yoroi").mkdir()
+    (root / "var/lib/yoroi/aide").symlink_to(root / "tmp")
     result, failed = run_module(mod, {})
-    assert failed and "/etc/aide is owned by uid 1000" in result["msg"]
-    assert not (root / "etc/aide/yoroi.conf").exists() and not aide_runs(fake)
+    assert failed and "/var/lib/yoroi/aide is a symlink" in result["msg"]
+    assert not (root / "etc/aide/yoroi.conf").exists()
+    audit = run_module(mod, {}, check_mode=True)[0]  # an audit reports it
+    assert "/var/lib/yoroi/aide is a symlink" in audit["findings"][1]["evidence"]
 
 
 def test_a_policy_aide_rejects_is_never_written(tree, run_module):
