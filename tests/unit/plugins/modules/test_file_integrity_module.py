@@ -224,4 +224,4 @@ def test_a_policy_aide_rejects_is_never_written(tree, run_module):
     assert failed and "validation failed" in result["msg"], result
     assert set(f["status"] for f in result["findings"]) == {"error"}
     assert not (root / "etc/aide/yoroi.conf").exists() and not aide_runs(fake)
-    assert not [p for p in (root / "etc/aide").iterdir()]  # no candidate left behind
+    assert not list((root / "etc/aide").iterdir())  # no candidate left behind
