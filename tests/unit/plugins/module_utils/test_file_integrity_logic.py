@@ -260,3 +260,13 @@ def test_aide_argv():
     assert fim.aide_argv("init") == ["--config=/etc/aide/yoroi.conf", "--init"]
     with pytest.raises(ValueError):
         fim.aide_argv("check")
+
+
+def test_what_syslog_carries_names_every_path_the_audit_reports():
+    """The plain report AIDE sent to syslog (journalctl -t aide, bookworm lab host, the
+    policy's report_level=list_entries): one line per path, as FIM-004 names them."""
+    lines = recorded("bookworm-check-changed-syslog.txt").splitlines()
+    assert "AIDE found differences between database and filesystem!!" in lines
+    report = fim.parse_report(recorded("bookworm-changed.json"))[0]
+    for _kind, path in report.paths():
+        assert [line for line in lines if line.endswith(": " + path)], path
