@@ -39,6 +39,7 @@ BATCHABLE = (
     "listening_services",
     "access_review",
     "time_sync",
+    "file_integrity",
 )
 
 # Ansible's own per-call settings: taken from the batch's call for every module in it.

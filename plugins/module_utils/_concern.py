@@ -160,14 +160,14 @@ class Concern(object):
             except _files.ValidationFailed as exc:
                 self.fail(str(exc))
 
-    def install(self, packages, cache_valid_time=3600, replace=()):
+    def install(self, packages, cache_valid_time=3600, replace=(), recommends=True):
         """Install the Debian ``packages`` the concern needs that are missing, under the
         host lock. In check mode nothing is installed, but a missing package is a change
         the apply would make: the result says "changed" (and ``packages_to_install``), so
         that an audit's plan is the apply's (`yoroi apply` leaves out the hosts whose
         audit would change nothing). ``replace``: installed packages that conflict with
-        them and go in the same apt run (and nothing else). Refuses, changing nothing
-        more, when apt fails."""
+        them and go in the same apt run (and nothing else). ``recommends=False`` leaves
+        out what they only recommend. Refuses, changing nothing more, when apt fails."""
         if self.module.check_mode:
             try:
                 self.to_install.extend(_packages.missing(self.module, list(packages)))
@@ -178,7 +178,8 @@ class Concern(object):
             wanted = _packages.missing(self.module, list(packages))
             if wanted:
                 with self.changing():
-                    _packages.install(self.module, wanted, cache_valid_time, replace=list(replace))
+                    _packages.install(self.module, wanted, cache_valid_time, replace=list(replace),
+                                      recommends=recommends)
         except OSError as exc:
             self.refuse(str(exc))
         self.installed.extend(wanted)
@@ -210,3 +211,14 @@ class Concern(object):
         if any(item["status"] == ERROR for item in findings) and "msg" not in result:
             result["msg"] = "some controls could not be enforced; see findings"
         self.module.exit_json(**result)
+
+
+def run_tool(module, argv, environ=None):
+    """(rc, output) of a host tool by name - stdout and stderr together, stripped - with
+    ``LC_ALL=C``; (None, "NAME not found") when it is not installed, so a missing tool is
+    a finding, never a crash."""
+    path = module.get_bin_path(argv[0])
+    if not path:
+        return None, "%s not found" % argv[0]
+    rc, out, err = module.run_command([path] + list(argv[1:]), environ_update=dict(environ or {"LC_ALL": "C"}))
+    return rc, (out + err).strip()

@@ -59,8 +59,10 @@ def removals(text):
     return [line.split()[1] for line in (text or "").splitlines() if line.startswith("Remv ") and len(line.split()) > 1]
 
 
-def install(module, names, cache_valid_time, replace=()):
+def install(module, names, cache_valid_time, replace=(), recommends=True):
     """Install ``names`` (all missing); raises OSError with apt's words when it fails.
+    ``recommends=False``: without the packages they recommend (``aide`` alone, without
+    ``aide-common``'s cron job, mailer and mail server).
 
     ``replace``: installed packages that conflict with ``names`` (Debian's time daemons
     all conflict with one another) and are removed in the same apt run - and only they:
@@ -75,17 +77,19 @@ def install(module, names, cache_valid_time, replace=()):
             raise OSError("apt-get update failed: %s" % (err or out).strip()[-500:])
     # --no-remove: a package that conflicts with one installed (sudo, an SSH server) must
     # fail the install, never remove it; "--": a name is never read as an option.
+    extra = [] if recommends else ["--no-install-recommends"]
     keep = ["--no-remove"]
     if replace:
         wanted = list(names) + ["%s-" % name for name in replace]
-        rc, out, err = module.run_command([apt_get] + lock + ["-q", "-s", "install", "--"] + wanted, environ_update=env)
+        rc, out, err = module.run_command([apt_get] + lock + ["-q", "-s"] + extra + ["install", "--"] + wanted,
+                                          environ_update=env)
         if rc != 0:
             raise OSError("apt-get install %s failed: %s" % (" ".join(wanted), (err or out).strip()[-500:]))
         beyond = sorted(set(removals(out)) - set(replace))
         if beyond:
             raise OSError("installing %s would also remove %s: refused" % (" ".join(names), " ".join(beyond)))
         keep, names = [], wanted
-    rc, out, err = module.run_command([apt_get] + lock + ["-q", "-y"] + keep + ["install", "--"] + list(names),
+    rc, out, err = module.run_command([apt_get] + lock + ["-q", "-y"] + keep + extra + ["install", "--"] + list(names),
                                       environ_update=env)
     if rc != 0:
         raise OSError("apt-get install %s failed: %s" % (" ".join(names), (err or out).strip()[-500:]))

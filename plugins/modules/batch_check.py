@@ -43,7 +43,7 @@ options:
         description: The module's short name; one of the concern modules of the baseline.
         type: str
         required: true
-        choices: [access_review, audit_rules, change_guard, file_permissions, kernel_hardening,
+        choices: [access_review, audit_rules, change_guard, file_integrity, file_permissions, kernel_hardening,
                   listening_services, password_policy, sshd_hardening, stale_accounts, time_sync, totp_mfa]
       args:
         description: Its arguments, as its task gave them.
@@ -80,6 +80,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import _batch
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import access_review
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import audit_rules
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import change_guard
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import file_integrity
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import file_permissions
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import kernel_hardening
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import listening_services
@@ -93,6 +94,7 @@ MAINS = {
     "access_review": access_review.main,
     "audit_rules": audit_rules.main,
     "change_guard": change_guard.main,
+    "file_integrity": file_integrity.main,
     "file_permissions": file_permissions.main,
     "kernel_hardening": kernel_hardening.main,
     "listening_services": listening_services.main,

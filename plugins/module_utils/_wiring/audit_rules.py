@@ -27,7 +27,6 @@ from ansible_collections.yoroi.baseline.plugins.module_utils._findings import FA
 # Tests point ROOT at a tree of their own; on a host it is "".
 ROOT = ""
 LOGIN_DEFS = "/etc/login.defs"
-ENV = {"LC_ALL": "C"}
 
 
 def host(path):
@@ -61,13 +60,8 @@ def rules_files():
                 if name.endswith(".rules") and os.path.isfile(os.path.join(directory, name)))
 
 
-def run(module, argv):
-    """(rc, output) of a command, or (None, why) when it is not installed."""
-    path = module.get_bin_path(argv[0])
-    if not path:
-        return None, "%s not found" % argv[0]
-    rc, out, err = module.run_command([path] + argv[1:], environ_update=ENV)
-    return rc, (out + err).strip()
+# (rc, output) of a host tool, or (None, why) when it is not installed (tests replace it)
+run = _concern.run_tool
 
 
 class Reader(object):

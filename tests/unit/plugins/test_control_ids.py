@@ -13,6 +13,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import (
 )
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import change_guard
 from ansible_collections.yoroi.baseline.plugins.module_utils import _time_sync
+from ansible_collections.yoroi.baseline.plugins.module_utils import _file_integrity
 from yoroi import assets
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,6 +41,8 @@ ROLES = {
     "time_sync": (set(_time_sync.CONTROLS), ["plugins/module_utils/_wiring/time_sync.py", "plugins/module_utils/_time_sync.py"]),
     "lockout_guard": ({change_guard.CONTROL, change_guard.LEFTOVER_CONTROL},
                       ["plugins/module_utils/_wiring/change_guard.py", "plugins/module_utils/_guard.py"]),
+    "file_integrity": (set(_file_integrity.CONTROLS),
+                       ["plugins/module_utils/_wiring/file_integrity.py", "plugins/module_utils/_file_integrity.py"]),
 }
 
 

@@ -264,6 +264,26 @@ MALFORMED = [
      "not the CISA KEV catalog format"),
     ("yoroi_appliances_kev", InputFile("kev.json", json.dumps({"vulnerabilities": [dict(KEV_ENTRY, dueDate=None)]})),
      "vulnerabilities[0]: needs the strings cveID, vendorProject, product, dueDate"),
+    # file integrity: paths land in AIDE rule lines as literals, the schedule in OnCalendar=
+    ("yoroi_file_integrity_extra_paths", ["opt/app/bin"], "expected form"),
+    ("yoroi_file_integrity_extra_paths", ["/opt/../etc"], "expected form"),
+    ("yoroi_file_integrity_extra_paths", ["/opt/app/"], "expected form"),
+    ("yoroi_file_integrity_extra_paths", ["/opt/app\n!/etc"], "newline"),
+    ("yoroi_file_integrity_extra_paths", ["/opt/app bin"], "expected form"),
+    ("yoroi_file_integrity_exclude", ["/var/lib/*"], "expected form"),
+    ("yoroi_file_integrity_exclude", ["/etc/ssh.*"], "expected form"),
+    ("yoroi_file_integrity_exclude", ["@@include /tmp/x"], "expected form"),
+    ("yoroi_file_integrity_exclude", ["/etc//ssh"], "expected form"),
+    ("yoroi_file_integrity_exclude", ["/etc/ssh\n/etc"], "newline"),
+    ("yoroi_file_integrity_schedule", "daily\nExecStart=/bin/sh", "newline"),
+    ("yoroi_file_integrity_schedule", "daily; rm -rf /", "expected form"),
+    ("yoroi_file_integrity_schedule", "", "expected form"),
+    ("yoroi_file_integrity_timeout", 5, "must be from 60"),
+    ("yoroi_file_integrity_max_age_days", 0, "must be from 1"),
+    ("yoroi_file_integrity_max_check_age_hours", 0, "must be from 1"),
+    ("yoroi_file_integrity_max_reported", 0, "must be from 1"),
+    ("yoroi_file_integrity_randomized_delay", -1, "must be from 0"),
+    ("yoroi_file_integrity_result", {"findings": []}, "internal to the file_integrity role"),
 ]
 
 # time servers: each lands in a "server NAME iburst" or "NTP=" line

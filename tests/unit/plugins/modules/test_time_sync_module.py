@@ -39,7 +39,7 @@ class FakeHost(object):
         return self.units.setdefault(name, {"LoadState": "not-found", "ActiveState": "inactive", "UnitFileState": "",
                                             "ConditionResult": "no"})
 
-    def install(self, _module, names, _cache, replace=()):
+    def install(self, _module, names, _cache, replace=(), recommends=True):
         self.calls.append(("apt", tuple(names), tuple(replace)))
         for name in replace:
             self.installed.discard(name)
@@ -135,7 +135,7 @@ def test_audit_apply_second_apply_and_audit(host, run_module, monkeypatch):
     assert snapshot(host.root) == before and not [c for c in host.calls if c[0] == "apt"]
 
     # the package arrives with Debian's chrony.conf
-    def install(_module, names, cache, replace=()):
+    def install(_module, names, cache, replace=(), recommends=True):
         FakeHost.install(host, _module, names, cache, replace)
         (host.root / "etc/chrony/chrony.conf").write_text(REC.BOOKWORM_CHRONY_CONF)
     monkeypatch.setattr(_packages, "install", install)
