@@ -120,7 +120,10 @@ findings:
   type: list
   elements: dict
 walk:
-  description: What the walk covered - C(entries) seen, C(roots) walked, C(other_filesystems) not entered, C(changed_during_walk) directories swapped (for a symlink or another directory) between being listed and being opened, not entered.
+  description:
+    - What the walk covered - C(entries) seen, C(roots) walked, C(other_filesystems) not entered,
+      C(changed_during_walk) directories swapped (for a symlink or another directory) between
+      being listed and being opened, not entered.
   returned: always
   type: dict
 """

@@ -172,6 +172,8 @@ def test_a_replacement_that_would_remove_more_is_refused(monkeypatch, tmp_path):
         _concern.Concern(module, "time_sync", {"TIM-001": "x"}).install(["chrony"], replace=["systemd-timesyncd"])
     assert "installing chrony would also remove dbus: refused" in failed.value.args[0]["msg"]
     assert not [c for c in module.calls if "-y" in c[0]]
+
+
 def test_without_recommends_only_the_package_is_asked_for(monkeypatch, tmp_path):
     # aide recommends aide-common, which recommends cron, a mailer and a mail server
     monkeypatch.setattr(_concern, "HOST_LOCK", str(tmp_path / "lock"))

@@ -105,4 +105,3 @@ def test_an_abandoned_walk_closes_its_descriptors(tree):
     next(walk)
     walk.close()
     assert len(os.listdir("/proc/self/fd")) == before
-
