@@ -68,11 +68,13 @@ checks:
   description:
     - One entry per deferred call, in order - the module's own result (C(findings),
       C(changed) meaning "would change", C(diff), C(failed) and C(msg) when it failed)
-      with C(module) and C(task) added.
+      with C(module), C(task) and C(seconds) (how long the module took in the batch) added.
   returned: always
   type: list
   elements: dict
 """
+
+import time
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -126,8 +128,9 @@ def main():
     internal = _batch.internal_args(_batch.raw_args())
     results, failed = [], []
     for check in module.params["checks"]:
+        started = time.monotonic()
         result = _batch.run_one(MAINS[check["module"]], check["module"], check["args"], internal)
-        result.update(module=check["module"], task=check["task"])
+        result.update(module=check["module"], task=check["task"], seconds=round(time.monotonic() - started, 3))
         if result.get("failed"):
             failed.append("%s (%s): %s" % (check["task"] or check["module"], check["module"], result.get("msg", "")))
         results.append(result)
