@@ -45,6 +45,17 @@ BATCHABLE = (
 # Ansible's own per-call settings: taken from the batch's call for every module in it.
 INTERNAL_PREFIX = "_ansible_"
 
+# Read-only queries that several concerns make the same way (dpkg's status of a package,
+# a unit's state, sshd's live configuration): within one batch - check mode, where
+# nothing changes, and about a second long - each is run once and its answer reused.
+# {tool: the first arguments that make it a query}; sshd only as `sshd -T` (the live
+# configuration, not a candidate file).
+QUERIES = {
+    "dpkg-query": ("--show",),
+    "systemctl": ("is-enabled", "is-active", "show"),
+    "sshd": ("-T",),
+}
+
 
 class ModuleReturned(Exception):
     """main() returned without exit_json or fail_json."""
@@ -60,12 +71,38 @@ def raw_args() -> dict:
     return dict(basic._PARSED_MODULE_ARGS or {})
 
 
-def run_one(main, name: str, args: dict, internal: dict) -> dict:
+def query_key(args, kwargs):
+    """The memo key of a run_command call that is one of the QUERIES, else None."""
+    if not isinstance(args, (list, tuple)) or len(args) < 2:
+        return None
+    tool = str(args[0]).rsplit("/", 1)[-1]
+    if str(args[1]) not in QUERIES.get(tool, ()) or (tool == "sshd" and len(args) != 2):
+        return None
+    if set(kwargs) - {"environ_update", "check_rc"}:
+        return None  # data on stdin, another directory...: run it
+    return json.dumps([[str(a) for a in args], kwargs.get("environ_update"), kwargs.get("check_rc", False)],
+                      sort_keys=True)
+
+
+def memoized(run_command, memo: dict):
+    """``AnsibleModule.run_command`` answering the QUERIES from ``memo`` after their first run."""
+    def run(self, args, *more, **kwargs):
+        key = None if more else query_key(args, kwargs)
+        if key is None:
+            return run_command(self, args, *more, **kwargs)
+        if key not in memo:
+            memo[key] = run_command(self, args, **kwargs)
+        return memo[key]
+    return run
+
+
+def run_one(main, name: str, args: dict, internal: dict, memo: dict | None = None) -> dict:
     """Run ``main`` as module ``name`` with ``args`` and return its result.
 
     The result is what the module would have returned to Ansible (``failed`` with ``msg``
     when it failed or raised). Its warnings and deprecations become the batch's own, so
-    that Ansible shows them once, with the batch's result.
+    that Ansible shows them once, with the batch's result. ``memo``: the batch's answers
+    to the QUERIES, shared by the modules it runs.
     """
     if not internal.get("_ansible_check_mode"):
         raise ValueError("the batch runs modules in check mode only")
@@ -76,11 +113,14 @@ def run_one(main, name: str, args: dict, internal: dict) -> dict:
     saved_warnings = dict(_warnings._global_warnings), dict(_warnings._global_deprecations)
     recorded: list = []
     original = basic.AnsibleModule._record_module_result
+    run_command = basic.AnsibleModule.run_command
 
     def record(self, result):
         recorded.append(result)
 
     basic.AnsibleModule._record_module_result = record
+    if memo is not None:
+        basic.AnsibleModule.run_command = memoized(run_command, memo)
     _warnings._global_warnings.clear()
     _warnings._global_deprecations.clear()
     basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": raw}).encode("utf-8")
@@ -94,6 +134,7 @@ def run_one(main, name: str, args: dict, internal: dict) -> dict:
         recorded.append({"failed": True, "msg": "%s: %s" % (name, exc), "exception": traceback.format_exc()})
     finally:
         basic.AnsibleModule._record_module_result = original
+        basic.AnsibleModule.run_command = run_command
         basic._ANSIBLE_ARGS, basic._ANSIBLE_PROFILE, basic._PARSED_MODULE_ARGS = saved
         # the batch's warnings so far, then this module's
         for kept, batch in zip((_warnings._global_warnings, _warnings._global_deprecations), saved_warnings):

@@ -126,10 +126,10 @@ def main():
         module.fail_json(msg="batch_check runs modules in check mode only; nothing was run",
                          invocation=invocation)
     internal = _batch.internal_args(_batch.raw_args())
-    results, failed = [], []
+    results, failed, memo = [], [], {}
     for check in module.params["checks"]:
         started = time.monotonic()
-        result = _batch.run_one(MAINS[check["module"]], check["module"], check["args"], internal)
+        result = _batch.run_one(MAINS[check["module"]], check["module"], check["args"], internal, memo)
         result.update(module=check["module"], task=check["task"], seconds=round(time.monotonic() - started, 3))
         if result.get("failed"):
             failed.append("%s (%s): %s" % (check["task"] or check["module"], check["module"], result.get("msg", "")))

@@ -169,3 +169,37 @@ def test_no_batchable_module_has_a_secret_option(name, monkeypatch):
 def test_the_secret_option_check_sees_nested_options():
     spec = {"a": {"no_log": True}, "b": {"type": "dict", "options": {"c": {"no_log": True}, "d": {}}}, "e": {}}
     assert no_log_options(spec) == ["a", "b.c"]
+
+
+@pytest.mark.parametrize("args, kwargs, memoized", [
+    (["/usr/bin/dpkg-query", "--show", "--showformat=x", "auditd"], {"environ_update": {"LC_ALL": "C"}}, True),
+    (["/usr/bin/systemctl", "is-active", "auditd"], {}, True),
+    (["/usr/bin/systemctl", "show", "-p", "Id", "chrony.service"], {}, True),
+    (["/usr/sbin/sshd", "-T"], {}, True),
+    (["/usr/sbin/sshd", "-T", "-f", "/tmp/candidate"], {}, False),     # a candidate, not the live config
+    (["/usr/sbin/sshd", "-T", "-C", "user=x"], {}, False),
+    (["/usr/bin/systemctl", "restart", "auditd"], {}, False),          # never a change
+    (["/usr/bin/systemctl", "daemon-reload"], {}, False),
+    (["/usr/bin/apt-get", "install", "x"], {}, False),
+    (["/usr/bin/dpkg-query", "--show", "x"], {"data": "input"}, False),  # stdin: run it
+    ("/usr/bin/systemctl is-active auditd", {}, False),                 # a shell string
+    (["/usr/bin/dpkg-query"], {}, False),
+])
+def test_which_commands_the_batch_answers_once(args, kwargs, memoized):
+    assert (_batch.query_key(args, kwargs) is not None) is memoized
+
+
+def test_a_query_runs_once_per_batch_and_other_commands_every_time():
+    ran = []
+
+    def run_command(_self, args, **kwargs):
+        ran.append(list(args))
+        return 0, "answer %d" % len(ran), ""
+
+    run = _batch.memoized(run_command, {})
+    query = ["/usr/bin/systemctl", "is-active", "auditd"]
+    assert run(None, query) == run(None, query) == (0, "answer 1", "")
+    assert run(None, query, environ_update={"LC_ALL": "C"}) == (0, "answer 2", "")  # another environment
+    run(None, ["/usr/bin/systemctl", "start", "auditd"])
+    run(None, ["/usr/bin/systemctl", "start", "auditd"])
+    assert ran == [query, query, ["/usr/bin/systemctl", "start", "auditd"], ["/usr/bin/systemctl", "start", "auditd"]]
