@@ -127,12 +127,21 @@ def phases(profile: dict, hosts: int) -> list[tuple[str, float, float, float]]:
     A task's wall time runs from its start to the next task's start (or the recap), so
     it holds every host's round trip; a role's time is the sum over its tasks. Tasks
     outside a role are named by their task. "start-up" is the CLI and ansible-playbook
-    before the first task, "finish" the recap, report and exit after the last.
+    before the first task, "finish" the recap, report and exit after the last. An apply
+    that checks first runs ansible-playbook twice: the first run's phases are marked
+    "check:", and the second run's start-up is its own line.
     """
     events = profile.get("events") or []
-    starts = [e for e in events if e["event"] == "playbook_on_task_start"]
-    if not starts:
+    if not any(e["event"] == "playbook_on_task_start" for e in events):
         return []
+    runs, current = [], []
+    for event in events:
+        current.append(event)
+        if event["event"] == "playbook_on_stats":
+            runs.append(current)
+            current = []
+    if current:
+        runs.append(current)
     rows: dict[str, list[float]] = {}
 
     def add(label: str, wall: float, ran: int = 0, skipped: int = 0) -> None:
@@ -141,18 +150,24 @@ def phases(profile: dict, hosts: int) -> list[tuple[str, float, float, float]]:
         row[1] += ran
         row[2] += skipped
 
-    add("start-up", _stamp(starts[0]) - profile["started"])
-    ends = [e for e in events if e["event"] == "playbook_on_stats"]
-    boundaries = starts + ends[:1]
-    for task, following in zip(starts, boundaries[1:] + [None]):
-        finish = _stamp(following) if following else max(_stamp(e) for e in events)
-        results = [e for e in events if e.get("uuid") == task["uuid"] and e["event"].startswith("runner_on_")]
-        label = task["role"] or "(play) " + task["task"][:40]
-        add(label, finish - _stamp(task),
-            sum(1 for e in results if e["event"] != "runner_on_skipped"),
-            sum(1 for e in results if e["event"] == "runner_on_skipped"))
-    last = _stamp(ends[0]) if ends else max(_stamp(e) for e in events)
-    add("finish", profile["finished"] - last)
+    previous_end = profile["started"]
+    for index, run in enumerate(runs):
+        starts = [e for e in run if e["event"] == "playbook_on_task_start"]
+        if not starts:
+            continue
+        mark = "check: " if index == 0 and len(runs) > 1 else ""
+        add("start-up" if index == 0 else "start-up (run %d)" % (index + 1), _stamp(starts[0]) - previous_end)
+        ends = [e for e in run if e["event"] == "playbook_on_stats"]
+        boundaries = starts + ends[:1]
+        for task, following in zip(starts, boundaries[1:] + [None]):
+            finish = _stamp(following) if following else max(_stamp(e) for e in run)
+            results = [e for e in run if e.get("uuid") == task["uuid"] and e["event"].startswith("runner_on_")]
+            label = mark + (task["role"] or "(play) " + task["task"][:40])
+            add(label, finish - _stamp(task),
+                sum(1 for e in results if e["event"] != "runner_on_skipped"),
+                sum(1 for e in results if e["event"] == "runner_on_skipped"))
+        previous_end = _stamp(ends[0]) if ends else max(_stamp(e) for e in run)
+    add("finish", profile["finished"] - previous_end)
     size = max(hosts, 1)
     return [(label, wall, ran / size, skipped / size) for label, (wall, ran, skipped) in rows.items()]
 
