@@ -449,7 +449,7 @@ def check(values, specs, rules=None, controller=None):
     argument_spec = dict((name, spec) for name, (owner, spec) in specs.items() if name in values and name not in internal)
     params = dict((name, values[name]) for name in argument_spec)
     result = ArgumentSpecValidator(argument_spec).validate(params)
-    errors.extend(result.error_messages)
+    errors.extend(_named(result.error_messages, argument_spec))
     validated = result.validated_parameters
     for name, (low, high) in sorted((rules.get("ranges") or {}).items()):
         value = validated.get(name)
@@ -465,6 +465,24 @@ def check(values, specs, rules=None, controller=None):
         for path, argument in sorted((rules.get(kind) or {}).items()):
             errors.extend(_value_errors(kind, path, argument, validated, params, rules, controller))
     return redact(errors, secrets_of(values, specs))
+
+
+def _named(messages, names):
+    """Ansible's argument-spec messages, each starting with the variable it is about
+    ("yoroi_x: argument 'yoroi_x' is of type str ..."). A message that names none (the
+    bare detail Ansible adds beside a nested option's message) is left out when another
+    message names the variable."""
+    named, bare = [], []
+    for message in messages:
+        found = sorted((name for name in names if re.search(r"(?<![A-Za-z0-9_])%s(?![A-Za-z0-9_])" % re.escape(name),
+                                                            message)), key=len, reverse=True)
+        if not found:
+            bare.append(message)
+        elif message.startswith(found[0]):
+            named.append(message)
+        else:
+            named.append("%s: %s" % (found[0], message))
+    return list(dict.fromkeys(named if named else bare))
 
 
 def secrets_of(values, specs):

@@ -13,6 +13,7 @@ from yoroi.commands.controls import controls
 from yoroi.commands.drill import drill
 from yoroi.commands.lab import lab
 from yoroi.commands.report import report
+from yoroi.commands.runbook import runbook
 from yoroi.findings import EXIT_USAGE
 
 
@@ -51,7 +52,7 @@ def main():
     """
 
 
-for command in (audit, apply, assets, report, controls, lab):
+for command in (audit, apply, assets, report, runbook, controls, lab):
     main.add_command(command)
 # restore drills of the backups (playbooks/drill.yml)
 main.add_command(drill)

@@ -315,6 +315,16 @@ def test_time_servers_that_are_names_or_addresses_pass(specs, rules, servers):
     assert vi.check({"yoroi_time_sync_servers": servers}, specs, rules) == []
 
 
+# incident contacts: lines of the runbook page and of the notification draft
+MALFORMED += [
+    ("yoroi_incident_contacts", {"external": [{"name": "CSIRT\nTo: attacker@example.org"}]}, "newline"),
+    ("yoroi_incident_contacts", {"internal": [{"name": "desk", "phone": "+81\r0"}]}, "newline"),
+    ("yoroi_incident_contacts", {"management": [{"role": "CISO"}]}, "missing required arguments: name"),
+    ("yoroi_incident_contacts", {"internal": [{"name": "desk", "pager": "1"}]}, "pager"),
+    ("yoroi_incident_contacts", {"press": [{"name": "x"}]}, "press"),
+    ("yoroi_incident_contacts", {"external": "JPCERT"}, "unable to convert"),
+]
+
 def test_the_table_is_large_and_covers_every_rule_kind(rules):
     assert len(MALFORMED) >= 40
     listed = set(vi._parse_path(path)[0] for kind in vi.RULE_KINDS if kind not in ("ranges", "internal", "controller_ssh")
