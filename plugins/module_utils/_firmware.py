@@ -243,8 +243,10 @@ def device_findings(before, after, allowed, exclude, check_mode, attempted, erro
         release_after, others_after = offers(current, updates_after, allowed)
         expected = "the newest firmware an allowed remote (%s) offers" % (", ".join(allowed) or "none allowed")
         if excluded(device, exclude):
-            actual = "excluded by policy; %s" % ("%s -> %s offered by %s" % (device.version, release.version, release.remote)
-                                                  if release else "%s, no update offered" % device.version)
+            if release:
+                actual = "excluded by policy; %s -> %s offered by %s" % (device.version, release.version, release.remote)
+            else:
+                actual = "excluded by policy; %s, no update offered" % device.version
             found.append(finding("FWU-001", SKIPPED, expected, actual, "device %s" % device.id, subject(device)))
             continue
         if release_after is None:

@@ -95,17 +95,17 @@ def test_audit_apply_second_apply_audit(run_module, fake):
     assert not [c for c in fake.calls if c[0] == "refresh"]
 
     calls = len(fake.calls)
-    result, _ = run_module(mod, args)
+    result = run_module(mod, args)[0]
     assert not result["changed"] and statuses(result)[0] == ("FWU-001", "pass")
     assert not [c for c in fake.calls[calls:] if c[0] == "install"]
-    result, _ = run_module(mod, args, check_mode=True)
+    result = run_module(mod, args, check_mode=True)[0]
     assert not result["changed"] and statuses(result)[0] == ("FWU-001", "pass")
 
 
 def test_report_only_changes_nothing_and_fails(run_module, fake):
-    result, _ = run_module(mod, dict(ALLOWED, policy="report"), check_mode=True)
+    result = run_module(mod, dict(ALLOWED, policy="report"), check_mode=True)[0]
     assert not result["changed"] and statuses(result)[0] == ("FWU-001", "fail")
-    result, _ = run_module(mod, dict(ALLOWED, policy="report"))
+    result = run_module(mod, dict(ALLOWED, policy="report"))[0]
     assert not result["changed"] and statuses(result)[0] == ("FWU-001", "fail")
     assert not [c for c in fake.calls if c[0] == "install"]
 
@@ -118,9 +118,9 @@ def test_a_failed_install_is_an_error(run_module, fake):
 
 
 def test_an_apply_refreshes_stale_download_metadata_and_reports_why_it_failed(run_module, fake):
-    result, _ = run_module(mod, {"packages": ["fwupd"], "remotes": ["lvfs"]}, check_mode=True)
+    result = run_module(mod, {"packages": ["fwupd"], "remotes": ["lvfs"]}, check_mode=True)[0]
     assert not [c for c in fake.calls if c[0] == "refresh"], "an audit refreshed metadata"
-    result, _ = run_module(mod, {"packages": ["fwupd"], "remotes": ["lvfs"]})
+    result = run_module(mod, {"packages": ["fwupd"], "remotes": ["lvfs"]})[0]
     assert [c for c in fake.calls if c[0] == "refresh"] == [("refresh", "--json")]
     fwu2 = [f for f in result["findings"] if f["control"] == "FWU-002"]
     assert [f["status"] for f in fwu2] == ["fail"] and "network is unreachable" in fwu2[0]["evidence"]
@@ -129,18 +129,18 @@ def test_an_apply_refreshes_stale_download_metadata_and_reports_why_it_failed(ru
 
 def test_without_fwupd_the_audit_would_install_it(run_module, fake):
     fake.installed = False
-    result, _ = run_module(mod, ALLOWED, check_mode=True)
+    result = run_module(mod, ALLOWED, check_mode=True)[0]
     assert result["changed"] and result["packages_to_install"] == ["fwupd"]
     assert statuses(result) == [("FWU-001", "fail"), ("FWU-002", "fail"), ("FWU-003", "skipped")]
     assert result["findings"][0]["actual"] == "fwupd is not installed (an apply installs it)"
-    result, _ = run_module(mod, ALLOWED)
+    result = run_module(mod, ALLOWED)[0]
     assert ("apt", "fwupd") in fake.calls and result["packages_installed"] == ["fwupd"]
     assert statuses(result)[0] == ("FWU-001", "fail")  # report policy: the webcam stays at 1.2.2
 
 
 def test_in_a_container_that_fwupd_refuses_everything_is_skipped(run_module, fake, monkeypatch):
     monkeypatch.setattr(mod, "refuses_here", lambda module: "fwupd does not run in a container (podman: ...)")
-    result, _ = run_module(mod, ALLOWED, check_mode=True)
+    result = run_module(mod, ALLOWED, check_mode=True)[0]
     assert statuses(result) == [("FWU-001", "skipped"), ("FWU-002", "skipped"), ("FWU-003", "skipped")]
     assert not fake.calls, "fwupd was asked"
 
@@ -163,7 +163,7 @@ def test_no_updatable_device_is_skipped(run_module, fake, monkeypatch):
         return real(module, args)
 
     monkeypatch.setattr(mod, "fwupdmgr", plain)
-    result, _ = run_module(mod, ALLOWED, check_mode=True)
+    result = run_module(mod, ALLOWED, check_mode=True)[0]
     assert statuses(result) == [("FWU-001", "skipped"), ("FWU-002", "skipped"), ("FWU-003", "pass")]
     assert result["findings"][0]["actual"] == "no updatable device"
 
@@ -172,15 +172,15 @@ def test_the_local_directory_remote_is_written_once_and_turned_off_after(run_mod
     path = tmp_path / mod.fwu.LOCAL_REMOTE_FILE.lstrip("/")
     path.parent.mkdir(parents=True)
     args = dict(ALLOWED, local_dir="/srv/firmware")
-    result, _ = run_module(mod, args, check_mode=True)
+    result = run_module(mod, args, check_mode=True)[0]
     assert result["changed"] and not path.exists()
-    result, _ = run_module(mod, args)
+    result = run_module(mod, args)[0]
     assert result["changed"] and "MetadataURI=file:///srv/firmware\n" in path.read_text()
     assert [f["subject"] for f in result["findings"] if f["control"] == "FWU-002"] == ["fwupd-tests", "yoroi-local"]
     mtime = path.stat().st_mtime_ns
-    result, _ = run_module(mod, args)
+    result = run_module(mod, args)[0]
     assert not result["changed"] and path.stat().st_mtime_ns == mtime
-    result, _ = run_module(mod, ALLOWED)
+    result = run_module(mod, ALLOWED)[0]
     assert result["changed"] and "Enabled=false\n" in path.read_text()
 
 
