@@ -90,6 +90,7 @@ def test_the_webcam_goes_to_the_newest_version_through_yoroi_apply(lab_host, yor
     assert res.returncode == 2, fwu(doc)
     assert [(f["control"], f["status"]) for f in fwu(doc)] == [("FWU-001", "fail"), ("FWU-002", "fail"), ("FWU-003", "skipped")]
     assert fwu(doc)[0]["actual"] == "fwupd is not installed (an apply installs it)"
+    print("without fwupd:", [(f["control"], f["status"], f["actual"]) for f in fwu(doc)])
     assert host.run("dpkg -s fwupd").rc != 0, "the audit installed fwupd"
 
     # the lab's machine with firmware: the webcam at 1.2.2, 1.2.3 and 1.2.4 offered
@@ -106,6 +107,7 @@ def test_the_webcam_goes_to_the_newest_version_through_yoroi_apply(lab_host, yor
     assert first[0]["subject"].startswith(WEBCAM_NAME) and device["DeviceId"][:12] in first[0]["subject"], first
     assert first[0]["actual"] == "1.2.2 -> 1.2.4 available from fwupd-tests", first
     assert webcam(host)["Version"] == "1.2.2", "the audit updated the firmware"
+    print("audit:", first[0]["subject"], first[0]["status"], first[0]["actual"])
 
     # report only: an apply leaves it and still fails
     res, doc = run(yoroi_cli, lab, node, state, "apply")
@@ -119,11 +121,13 @@ def test_the_webcam_goes_to_the_newest_version_through_yoroi_apply(lab_host, yor
     assert [f["status"] for f in first] == ["fixed"], fwu(doc)
     assert first[0]["actual"] == "1.2.4, no newer firmware offered", first
     assert "updated 1.2.2 -> 1.2.4 from fwupd-tests" in first[0]["evidence"], first
+    print("apply:", first[0]["status"], first[0]["actual"], "|", first[0]["evidence"])
     assert [(f["control"], f["status"]) for f in fwu(doc) if f["control"] != "FWU-001"] == [("FWU-002", "pass"), ("FWU-003", "pass")]
 
     # independently: fwupd itself says 1.2.4, nothing more offered, no reboot pending
     device = webcam(host)
     assert device["Version"] == "1.2.4", device
+    print("fwupdmgr get-devices on the host:", device["Name"], device["Version"])
     assert offered(host, device["DeviceId"]) == []
     assert host.run("fwupdmgr check-reboot-needed --json").rc != 0  # "No reboot is necessary"
     history = json.loads(host.check_output("fwupdmgr get-history --json"))
