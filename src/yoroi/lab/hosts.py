@@ -175,6 +175,9 @@ def render_inventory(lab: Lab) -> str:
         # no backup repository in the lab: the backup role is off unless a host's vars
         # name one (tests/infra/test_backup.py), or every full apply would end in drift
         "        yoroi_backup_enabled: false",
+        # no updatable device on a plain lab host (fwupd does not even run in a container):
+        # tests/infra/test_firmware.py makes fwupd's test devices run and turns the role on
+        "        yoroi_firmware_enabled: false",
     ]
     fingerprint = _key_fingerprint(Path(lab.hosts[0].key + ".pub")) if lab.hosts else None
     if fingerprint:

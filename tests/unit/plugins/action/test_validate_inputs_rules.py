@@ -300,6 +300,41 @@ MALFORMED += [
     ("yoroi_time_sync_wait", 601, "must be from 0 to 600"),
     ("yoroi_time_sync_result", {"findings": []}, "internal to the time_sync role"),
 ]
+# firmware: remote ids and device ids reach fwupdmgr's command line, the directory a
+# remote file's MetadataURI
+MALFORMED += [
+    ("yoroi_firmware_remotes", ["--force"], "expected form"),
+    ("yoroi_firmware_remotes", ["lvfs testing"], "expected form"),
+    ("yoroi_firmware_remotes", ["lvfs\nEnabled=true"], "newline"),
+    ("yoroi_firmware_exclude", ["Integrated Webcam"], "expected form"),
+    ("yoroi_firmware_exclude", ["08d460be0f1f9f12"], "expected form"),
+    ("yoroi_firmware_exclude", ["b585990a-003e-5270-89d5-3705a17f9a43\n"], "newline"),
+    ("yoroi_firmware_local_dir", "srv/firmware", "expected form"),
+    ("yoroi_firmware_local_dir", "/srv/../etc", "expected form"),
+    ("yoroi_firmware_local_dir", "/srv/firmware\nEnabled=true", "newline"),
+    ("yoroi_firmware_local_dir", "/srv/firm ware", "expected form"),
+    ("yoroi_firmware_max_metadata_age_days", 0, "must be from 1 to 3650"),
+    ("yoroi_firmware_reboot_timeout", 10, "must be from 60 to 7200"),
+    ("yoroi_firmware_result", {"findings": []}, "internal to the firmware role"),
+]
+GOOD_FIRMWARE = [
+    {"yoroi_firmware_remotes": ["lvfs", "fwupd-tests", "site_firmware.v2"],
+     "yoroi_firmware_exclude": ["08d460be0f1f9f128413f816022a6439e0078018", "b585990a-003e-5270-89d5-3705a17f9a43"],
+     "yoroi_firmware_local_dir": "/srv/firmware", "yoroi_firmware_policy": "apply"},
+    {"yoroi_firmware_remotes": [], "yoroi_firmware_local_dir": ""},
+]
+
+
+def test_an_unknown_firmware_policy_is_refused(specs, rules):
+    errors = vi.check({"yoroi_firmware_policy": "install"}, specs, rules)
+    assert errors == ["value of yoroi_firmware_policy must be one of: report, apply, got: install"], errors
+
+
+@pytest.mark.parametrize("variables", GOOD_FIRMWARE)
+def test_firmware_inputs_that_are_ids_and_paths_pass(specs, rules, variables):
+    assert vi.check(variables, specs, rules) == []
+
+
 GOOD_TIME_SERVERS = [["ntp1.head-office.example", "192.0.2.123", "2001:db8::123", "ntp.example.org."], []]
 
 
