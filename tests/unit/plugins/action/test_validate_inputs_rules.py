@@ -327,7 +327,7 @@ GOOD_FIRMWARE = [
 
 def test_an_unknown_firmware_policy_is_refused(specs, rules):
     errors = vi.check({"yoroi_firmware_policy": "install"}, specs, rules)
-    assert errors == ["value of yoroi_firmware_policy must be one of: report, apply, got: install"], errors
+    assert errors == ["yoroi_firmware_policy: value of yoroi_firmware_policy must be one of: report, apply, got: install"], errors
 
 
 @pytest.mark.parametrize("variables", GOOD_FIRMWARE)
