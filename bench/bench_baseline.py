@@ -224,10 +224,11 @@ def main() -> int:
                 repeat = args.repeat if label.startswith("audit") else 1
                 for dummy in range(repeat):
                     argv = yoroi + commands[label] + ["-i", inventory, "-o", "json", "-q", "-f", str(args.forks)]
-                    # every concern of the baseline is evaluated: time_sync and backup too,
-                    # which the lab turns off (no time server, no backup repository: their
+                    # every concern of the baseline is evaluated: time_sync, backup, firmware too,
+                    # which the lab turns off (no time server, backup repository or firmware: their
                     # controls fail there and nothing changes)
-                    argv += ["-e", "yoroi_time_sync_enabled=true", "-e", "yoroi_backup_enabled=true"]
+                    argv += ["-e", "yoroi_time_sync_enabled=true", "-e", "yoroi_backup_enabled=true",
+                             "-e", "yoroi_firmware_enabled=true"]
                     host_cpu = hosts_cpu(ids)
                     elapsed, cpu, peak, document, profile = timed_run(argv, env)
                     if host_cpu is not None:
