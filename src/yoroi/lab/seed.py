@@ -440,9 +440,17 @@ def login_record_style() -> str:
     return "legacy"
 
 
+def apt_caches() -> None:
+    """apt's binary package caches, as a server has them after `apt update` (the image,
+    like Debian's container images, has none): without them every apt simulation, the
+    patching audit's included, rebuilds them in memory first (0.6 s instead of 0.25)."""
+    subprocess.run(["apt-cache", "gencaches"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+
+
 def main(config: dict) -> dict:
     now = float(config.get("now") or time.time())
     create_accounts(config["pubkey"], now)
+    apt_caches()
     style = login_record_style()
     seed_wtmp(now)
     if style == "sqlite":
