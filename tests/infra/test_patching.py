@@ -213,6 +213,7 @@ def test_a_failed_health_check_stops_the_rollout_at_that_host(patch_lab, yoroi_c
     assert health[broken.name]["status"] == "fail"
     assert "%s is inactive" % SERVICE in health[broken.name]["evidence"]
     assert after.name not in health
+    assert "health check failed on %s" % broken.name in json.dumps(doc["hosts"][broken.name]), doc["hosts"]
     # independently: the hosts before it and itself were upgraded, the one after was not
     assert version(first) == "1.1" and version(broken) == "1.1"
     assert version(after) == "1.0" and probe_installs(after) == []
