@@ -394,8 +394,8 @@ def health(services_active, wanted_ports, listening):
 
 
 def health_finding(problems, services, ports):
-    expected = "services active (%s), ports listening (%s)" % (", ".join(services) or "none listed",
-                                                                ", ".join("%s/%d" % p for p in ports) or "none listed")
+    listed_ports = ", ".join("%s/%d" % p for p in ports) or "none listed"
+    expected = "services active (%s), ports listening (%s)" % (", ".join(services) or "none listed", listed_ports)
     if problems:
         return finding(HEALTH_CONTROL, FAIL, expected, "unhealthy", "; ".join(problems))
     return finding(HEALTH_CONTROL, PASS, expected, "healthy", "")

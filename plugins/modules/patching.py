@@ -20,7 +20,7 @@ description:
     default origins on Debian select it.
   - C(PAT-001) no security update pending longer than O(max_pending_days). The time a security
     update has been pending is the time of the Release file of the suite that offers it (apt keeps
-    the server's Last-Modified time): when that suite last changed, so a package may have been
+    the server's Last-Modified time) - when that suite last changed, so a package may have been
     pending longer, never shorter. The evidence names every package, installed and candidate version.
   - C(PAT-002) other updates; they fail only when O(upgrade=all).
   - C(PAT-003) no reboot required (C(/run/reboot-required)), with the packages and since when.

@@ -43,7 +43,8 @@ rm -rf $R /tmp/probe-build && mkdir -p $R/pool $R/dists/bookworm-security/main/b
 for v in 1.0 1.1; do
   d=/tmp/probe-build/$v; mkdir -p $d/DEBIAN $d/usr/share/%(probe)s
   echo "$v" > $d/usr/share/%(probe)s/version
-  printf 'Package: %(probe)s\nVersion: %%s\nArchitecture: all\nMaintainer: Yoroi lab <lab@example.invalid>\nSection: misc\nPriority: optional\nDescription: Yoroi patching probe (lab only)\n' $v > $d/DEBIAN/control
+  printf 'Package: %(probe)s\nVersion: %%s\nArchitecture: all\nMaintainer: Yoroi lab <lab@example.invalid>\n' $v > $d/DEBIAN/control
+  printf 'Section: misc\nPriority: optional\nDescription: Yoroi patching probe (lab only)\n' >> $d/DEBIAN/control
   dpkg-deb --build --root-owner-group $d $R/pool/%(probe)s_${v}_all.deb >/dev/null
 done
 """ % {"repo": REPO_DIR, "probe": PROBE}
@@ -220,8 +221,8 @@ def test_a_failed_health_check_stops_the_rollout_at_that_host(patch_lab, yoroi_c
     back_to_1_0(nodes)
 
 
-def test_patch_upgrades_every_host_batch_by_batch_and_a_second_run_changes_nothing(patch_lab, yoroi_cli,
-                                                                                    tmp_path_factory):
+def test_patch_upgrades_every_host_batch_by_batch_and_a_second_run_changes_nothing(
+        patch_lab, yoroi_cli, tmp_path_factory):
     inventory, nodes = patch_lab
     state = tmp_path_factory.mktemp("patch-state")
     before = dict((node.name, len(probe_installs(node))) for node in nodes)

@@ -29,8 +29,10 @@ def upgraded_lines(document: dict) -> list[str]:
             lines.append("%s: upgraded %s" % (host, ", ".join(upgraded[host]) or "nothing"))
         elif host in window and window[host].get("status") != "pass":
             lines.append("%s: not patched: %s; %s" % (host, window[host].get("actual"), window[host].get("evidence")))
+        elif health and host not in window:
+            lines.append("%s: not patched: the rollout stopped before its batch" % host)
         else:
-            lines.append("%s: not patched (%s)" % (host, (document["hosts"][host].get("status") or "not reached")))
+            lines.append("%s: not patched (%s)" % (host, document["hosts"][host].get("status") or "not reached"))
     return lines
 
 
