@@ -297,20 +297,26 @@ def overdue(updates, times, max_days, now):
     return late
 
 
-def security_finding(before, after, times, max_days, now, check_mode, attempted, applied_ok=True):
+def security_finding(before, after, times, max_days, now, check_mode, attempted, applied_ok=True, upgraded=(),
+                     held=()):
+    """PAT-001; ``upgraded``: what the run upgraded (named in the evidence once nothing is
+    pending). A held package's update counts like any other, marked "(held)"."""
     late_before = overdue(before, times, max_days, now)
     late_after = overdue(after, times, max_days, now)
-    pending = [u for u in after if u["security"]]
-    if late_after:
-        actual = "%d security update(s) pending longer than %s day(s)" % (len(late_after), max_days)
-        evidence = "; ".join("%s (%s)" % (describe(u), "pending since unknown" if d is None else "%.1f days" % d)
-                             for u, d in late_after)
+    # check mode reports the drift as it is now; a run, what is left after it
+    shown, late_shown = (before, late_before) if check_mode else (after, late_after)
+    pending = [u for u in shown if u["security"]]
+    if late_shown:
+        actual = "%d security update(s) pending longer than %s day(s)" % (len(late_shown), max_days)
+        evidence = "; ".join("%s (%s%s)" % (describe(u), "pending since unknown" if d is None else "%.1f days" % d,
+                                             ", held" if u["name"] in held else "")
+                             for u, d in late_shown)
     elif pending:
         actual = "%d security update(s) pending, none longer than %s day(s)" % (len(pending), max_days)
-        evidence = "; ".join(describe(u) for u in pending)
+        evidence = "; ".join(describe(u) + (" (held)" if u["name"] in held else "") for u in pending)
     else:
         actual = "no security update pending"
-        evidence = "; ".join("upgraded %s" % describe(u) for u in before if u["security"]) if attempted else ""
+        evidence = "; ".join("upgraded %s" % name for name in upgraded)
     status = fold(not late_before, not late_after, check_mode, attempted and bool(late_before), applied_ok)
     return finding("PAT-001", status, "no security update pending longer than %s day(s)" % max_days, actual, evidence)
 

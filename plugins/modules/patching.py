@@ -11,7 +11,7 @@ module: patching
 short_description: Pending OS updates, reboots, service restarts, unattended upgrades and holds; security upgrades
 version_added: 0.1.0
 description:
-  - Reads once apt's simulation of a C(dist-upgrade) (C(apt-get -s), the package lists as they
+  - Reads once apt's simulation of a C(dist-upgrade) (C(apt-get -s --ignore-hold), the package lists as they
     are - an audit never runs C(apt-get update)), the headers of apt's Release files,
     C(/run/reboot-required) and its C(.pkgs), C(needrestart -b -r l) when needrestart is
     installed, C(apt-config dump) and C(apt-mark showhold), and evaluates C(PAT-001) to C(PAT-006).
@@ -26,7 +26,8 @@ description:
   - C(PAT-003) no reboot required (C(/run/reboot-required)), with the packages and since when.
   - C(PAT-004) no service runs outdated code (needrestart); C(skipped) without needrestart.
   - C(PAT-005) unattended security upgrades as O(unattended) says; their state is reported either way.
-  - C(PAT-006) every installed package of O(hold) is held (C(apt-mark hold)).
+  - C(PAT-006) every installed package of O(hold) is held (C(apt-mark hold)). A held package is never
+    upgraded, but its pending security update still counts for C(PAT-001), marked held.
   - O(state=configure) (the baseline) applies O(hold) and O(unattended) and never upgrades a package.
     O(state=upgrade) (C(playbooks/patch.yml)) also refreshes apt's lists and upgrades the security
     updates (or all, O(upgrade=all)) that are not held, with C(--force-confold). O(state=health)

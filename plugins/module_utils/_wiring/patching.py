@@ -36,6 +36,12 @@ def host(path):
     return ROOT + path
 
 
+def tool(module, argv):
+    """(rc, output) of a host tool; (None, why) when it is not installed. (Tests replace it
+    with a fake host.)"""
+    return _concern.run_tool(module, argv, ENV)
+
+
 class Reader(object):
     """One reading of the host's pending updates and patch state."""
 
@@ -43,13 +49,13 @@ class Reader(object):
         self.module = module
 
     def tool(self, argv):
-        rc, out = _concern.run_tool(self.module, argv, ENV)
-        return rc, out
+        return tool(self.module, argv)
 
     def updates(self):
-        """The pending updates as apt's simulation lists them; apt's lists are not
-        refreshed (an audit never runs ``apt-get update``)."""
-        rc, out = self.tool(["apt-get", "-s", "-o", "Debug::NoLocking=1", "dist-upgrade"])
+        """The pending updates as apt's simulation lists them, held packages included
+        (``--ignore-hold``: a held package's security update is still pending); apt's lists
+        are not refreshed (an audit never runs ``apt-get update``)."""
+        rc, out = self.tool(["apt-get", "-s", "-o", "Debug::NoLocking=1", "--ignore-hold", "dist-upgrade"])
         if rc != 0:
             raise OSError("apt-get -s dist-upgrade: %s" % out[-500:])
         return pat.parse_updates(out)
@@ -74,11 +80,10 @@ class Reader(object):
         return True, pat.parse_lines(_files.read_text(host(pat.REBOOT_REQUIRED + ".pkgs"), "")), since
 
     def needrestart(self):
-        if not self.module.get_bin_path("needrestart", opt_dirs=["/usr/sbin", "/sbin"]):
-            return None
         # -b batch (machine-readable), -r l list only: nothing is restarted
-        rc, out, _err = self.module.run_command([self.module.get_bin_path("needrestart", opt_dirs=["/usr/sbin"]),
-                                                 "-b", "-r", "l"], environ_update=ENV)
+        rc, out = self.tool(["needrestart", "-b", "-r", "l"])
+        if rc is None:
+            return None
         return pat.parse_needrestart(out) if rc == 0 else {"services": [], "kernel": None}
 
     def unattended(self):
@@ -96,10 +101,10 @@ class Reader(object):
 
 
 def apt(module, argv, errors):
-    path = module.get_bin_path(argv[0], required=True)
-    rc, out, err = module.run_command([path] + argv[1:], environ_update=ENV)
+    """Run a command that changes the host; its failure is added to ``errors``."""
+    rc, out = tool(module, argv)
     if rc != 0:
-        errors.append("%s: %s" % (" ".join(argv[:3]), (err or out).strip()[-500:]))
+        errors.append("%s: %s" % (" ".join(argv[:3]), out[-500:]))
     return rc == 0
 
 
@@ -211,7 +216,7 @@ def main():
 
     findings = [
         pat.security_finding(updates_before, updates_after, times, params["max_pending_days"], now, module.check_mode,
-                             bool(upgrade_plan), applied_ok),
+                             bool(upgrade_plan), applied_ok, upgraded, held),
         pat.other_finding(updates_after, params["upgrade"], held),
         pat.reboot_finding(required, reboot_packages, since, now),
         pat.restart_finding(restarts),

@@ -22,7 +22,7 @@ def events(per_host, failed=()):
     for host, msg in failed:
         found.append({"event": "runner_on_failed", "event_data": {"host": host, "task": "Stop the rollout",
                                                                   "res": {"msg": msg}}})
-    found.append({"event": "playbook_on_stats", "event_data": {"dark": {}, "failures": dict((h, 1) for h, _ in failed)}})
+    found.append({"event": "playbook_on_stats", "event_data": {"dark": {}, "failures": dict((h, 1) for h, _msg in failed)}})
     return found
 
 

@@ -42,8 +42,16 @@ def test_the_simulation_splits_security_from_other_updates_by_the_candidates_ori
     assert probe["origins"] == ["Debian-Security:bookworm-security"]
     assert found["openssl"]["origins"] == ["Debian-Security:12/oldstable-security"]
     assert all(u["security"] for u in found.values())
-    # a held package is not offered (apt-mark hold tzdata)
+    # a held package is not offered (apt-mark hold tzdata), unless holds are ignored
     assert "tzdata" not in by_name(updates("bookworm-dist-upgrade-held.txt"))
+    assert by_name(updates("bookworm-dist-upgrade-ignore-hold.txt"))["tzdata"]["security"]
+
+
+def test_a_held_packages_pending_security_update_still_counts_and_is_marked_held():
+    found = updates("bookworm-dist-upgrade-ignore-hold.txt")
+    assert "tzdata" not in [u["name"] for u in pat.to_upgrade(found, "security", {"tzdata"})]
+    result = pat.security_finding(found, found, times(), 0, NOW, True, False, held={"tzdata"})
+    assert result["status"] == "fail" and "tzdata 2026b-0+deb12u1->2026f-0+deb12u1 (4.0 days, held)" in result["evidence"]
 
 
 @pytest.mark.parametrize("origin,key", [
@@ -92,7 +100,7 @@ def test_an_upgrade_fixes_pat_001_a_second_run_passes_and_check_mode_plans_it():
     after = [u for u in before if u["name"] not in planned]
     check = pat.security_finding(before, after, times(), 0, NOW, True, True)
     assert check["status"] == "fail"  # check mode: the drift is reported
-    fixed = pat.security_finding(before, after, times(), 0, NOW, False, True)
+    fixed = pat.security_finding(before, after, times(), 0, NOW, False, True, upgraded=[pat.describe(u) for u in plan])
     assert fixed["status"] == "fixed" and "upgraded yoroi-patch-probe 1.0->1.1" in fixed["evidence"]
     again = pat.security_finding(after, after, times(), 0, NOW, False, False)
     assert again["status"] == "pass" and pat.to_upgrade(after, "security", set()) == []
