@@ -133,7 +133,7 @@ def patch_lab(module_lab, tmp_path_factory):
 
 def run(yoroi_cli, state, inventory, command, *extra):
     argv = [command, "-i", str(inventory), "-o", "json", *extra]
-    if command == "patch":
+    if command == "patch" and "--yes" not in extra:
         argv.insert(1, "--yes")
     res = yoroi_cli.run(*argv, state_dir=state)
     return res, yoroi_cli.json(res)
@@ -163,6 +163,13 @@ def test_audit_fails_pat_001_naming_the_probe_and_changes_nothing(patch_lab, yor
     # with the default limit (7 days) the same update is pending, not yet overdue
     res, doc = run(yoroi_cli, state, inventory, "audit", "--tags", "patching")
     assert all(f["status"] == "pass" and "%s 1.0->1.1" % PROBE in f["evidence"] for f in pat(doc, "PAT-001").values())
+    # the baseline's apply (its module run for real, not checked first) upgrades nothing
+    res, doc = run(yoroi_cli, state, inventory, "apply", "--yes", "--no-check-first", "--tags", "patching",
+                   "-e", "yoroi_patch_max_pending_days=0")
+    assert res.returncode == 2, res.stderr[-2000:]
+    assert all(f["status"] == "fail" for f in pat(doc, "PAT-001").values())
+    assert [version(node) for node in nodes] == ["1.0"] * 3
+    assert all(probe_installs(node) == [] for node in nodes)
 
 
 def test_malformed_inputs_stop_before_any_host_changes(patch_lab, yoroi_cli, tmp_path_factory):
