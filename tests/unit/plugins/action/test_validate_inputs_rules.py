@@ -311,6 +311,8 @@ MALFORMED += [
     ("yoroi_patch_window", "Sat 02:00-04:00;", "expected form"),
     ("yoroi_patch_window", "Sat 02:00-04:00\nSun 02:00-04:00", "newline"),
     ("yoroi_patch_window", "always", "expected form"),
+    ("yoroi_patch_window", "Sat 02:00-02:00", "expected form"),
+    ("yoroi_patch_window", "Sat 01:00-03:00; Sun 12:30-12:30", "expected form"),
     ("yoroi_patch_hold", ["openssl", "-y"], "expected form"),
     ("yoroi_patch_hold", ["Nginx"], "expected form"),
     ("yoroi_patch_hold", ["nginx*"], "expected form"),
@@ -335,6 +337,7 @@ MALFORMED += [
 GOOD_PATCH = [
     ("yoroi_patch_window", "Sat 02:00-04:00"),
     ("yoroi_patch_window", "Mon-Fri 22:00-02:00; sat,SUN 00:00-24:00"),
+    ("yoroi_patch_window", "Sat 02:00-12:00"),
     ("yoroi_patch_window", ""),
     ("yoroi_patch_hold", ["postgresql-15", "libc6", "g++-12", "linux-image-6.1.0-13-amd64"]),
     ("yoroi_patch_health_ports", ["22", "tcp/443", "udp/53", "65535"]),
