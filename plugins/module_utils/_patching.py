@@ -309,7 +309,7 @@ def security_finding(before, after, times, max_days, now, check_mode, attempted,
     if late_shown:
         actual = "%d security update(s) pending longer than %s day(s)" % (len(late_shown), max_days)
         evidence = "; ".join("%s (%s%s)" % (describe(u), "pending since unknown" if d is None else "%.1f days" % d,
-                                             ", held" if u["name"] in held else "")
+                                            ", held" if u["name"] in held else "")
                              for u, d in late_shown)
     elif pending:
         actual = "%d security update(s) pending, none longer than %s day(s)" % (len(pending), max_days)
