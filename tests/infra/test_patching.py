@@ -8,8 +8,8 @@ Origin, Label and Suite are those of Debian's security suite (Origin Debian, Lab
 Debian-Security, Suite and Codename bookworm-security: unattended-upgrades' default
 Origins-Pattern matches them), and serves it with `python3 -m http.server` on the lab
 network. Every host (the server too) gets a lab-only `[trusted=yes]` source pointing at it,
-Debian's own sources moved aside (so the run patches from that repository alone, as a site
-with no route outside would; the podman network itself is not `--internal`), and 1.0
+Debian's own sources moved aside (so the run patches from that repository alone; the
+lab's own network has a route outside, the second site below has none), and 1.0
 installed. The third host is in a `gateways` group, so it goes first. Nothing here imports
 the role or the module.
 
@@ -249,3 +249,77 @@ def test_patch_upgrades_every_host_batch_by_batch_and_a_second_run_changes_nothi
     assert [doc["hosts"][node.name]["changed"] for node in nodes] == [0, 0, 0], doc["hosts"]
     assert all(f["status"] == "pass" and f["upgraded"] == [] for f in pat(doc, "PAT-001").values())
     assert [len(probe_installs(node)) for node in nodes] == [before[node.name] + 1 for node in nodes]
+
+
+# --- a site with no route outside ------------------------------------------------------
+#
+# Two hosts on a podman network made with `--internal` (no gateway: the hosts reach each
+# other and nothing else). Ports cannot be published from such a network, so Ansible
+# reaches them through the podman connection (as root) instead of SSH; everything else is
+# the same run.
+
+@pytest.fixture(scope="module")
+def internal_site(unique_lab_name, tmp_path_factory):
+    import subprocess
+    import time
+
+    from yoroi.lab import images
+
+    name = unique_lab_name()
+    network = "yoroi-lab-%s" % name
+    containers = ["yoroi-lab-%s-%d" % (name, i) for i in (1, 2)]
+
+    def podman(*args):
+        return subprocess.run(["podman", *args], capture_output=True, text=True, check=True).stdout
+
+    podman("network", "create", "--internal", network)
+    try:
+        for container in containers:
+            host_name = container.rsplit("-", 1)[1]
+            podman("run", "-d", "--name", container, "--hostname", "site-%s" % host_name, "--network", network,
+                   "--network-alias", "site-%s" % host_name, "--systemd=always", images.image_name("bookworm"),
+                   "/sbin/init")
+        deadline = time.monotonic() + 60
+        for container in containers:
+            while subprocess.run(["podman", "exec", container, "systemctl", "is-system-running"],
+                                 capture_output=True, text=True).stdout.strip() not in ("running", "degraded"):
+                assert time.monotonic() < deadline, "%s: systemd did not come up" % container
+                time.sleep(0.5)
+        from types import SimpleNamespace
+
+        import testinfra
+
+        nodes = [SimpleNamespace(name="site-%d" % i, container=c, host=testinfra.get_host("podman://" + c))
+                 for i, c in enumerate(containers, 1)]
+        serve_repository(nodes[0])
+        for node in nodes:
+            use_only_the_lab_repository(node, "site-1")
+        hosts = dict((node.name, {"ansible_connection": "containers.podman.podman", "ansible_host": node.container,
+                                  "ansible_python_interpreter": "/usr/bin/python3"}) for node in nodes)
+        inventory = {"all": {"children": {"offline_site": {
+            "vars": {"yoroi_site": "offline", "yoroi_patch_health_services": [SERVICE], "yoroi_patch_health_ports": ["22"]},
+            "hosts": hosts}}}}
+        path = tmp_path_factory.mktemp("patch-offline") / "inventory.yml"
+        path.write_text(yaml.safe_dump(inventory))
+        yield path, nodes
+    finally:
+        subprocess.run(["podman", "rm", "-f", *containers], capture_output=True)
+        subprocess.run(["podman", "network", "rm", network], capture_output=True)
+
+
+def test_a_site_with_no_route_outside_patches_from_the_local_repository(internal_site, yoroi_cli, tmp_path_factory):
+    inventory, nodes = internal_site
+    state = tmp_path_factory.mktemp("patch-state")
+    for node in nodes:
+        # no route outside: the lab's mirror (or anything else) cannot be reached
+        out = node.host.run("python3 -c 'import urllib.request; urllib.request.urlopen(\"http://deb.debian.org/\", "
+                            "timeout=5)'")
+        assert out.rc != 0 and "unreachable" in out.stderr, out.stderr
+        assert version(node) == "1.0"
+    res, doc = run(yoroi_cli, state, inventory, "audit", "--tags", "patching", "-e", "yoroi_patch_max_pending_days=0")
+    assert res.returncode == 2 and all(f["status"] == "fail" for f in pat(doc, "PAT-001").values())
+    res = yoroi_cli.run("patch", "--yes", "--force", "--serial", "1", "-i", str(inventory), state_dir=state)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    for node in nodes:
+        assert "%s: upgraded %s 1.0->1.1" % (node.name, PROBE) in res.stdout, res.stdout
+        assert version(node) == "1.1"
