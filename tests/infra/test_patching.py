@@ -282,7 +282,7 @@ def internal_site(unique_lab_name, tmp_path_factory):
         deadline = time.monotonic() + 60
         for container in containers:
             while subprocess.run(["podman", "exec", container, "systemctl", "is-system-running"],
-                                 capture_output=True, text=True).stdout.strip() not in ("running", "degraded"):
+                                 capture_output=True, text=True, check=False).stdout.strip() not in ("running", "degraded"):
                 assert time.monotonic() < deadline, "%s: systemd did not come up" % container
                 time.sleep(0.5)
         from types import SimpleNamespace
@@ -303,8 +303,8 @@ def internal_site(unique_lab_name, tmp_path_factory):
         path.write_text(yaml.safe_dump(inventory))
         yield path, nodes
     finally:
-        subprocess.run(["podman", "rm", "-f", *containers], capture_output=True)
-        subprocess.run(["podman", "network", "rm", network], capture_output=True)
+        subprocess.run(["podman", "rm", "-f", *containers], capture_output=True, check=False)
+        subprocess.run(["podman", "network", "rm", network], capture_output=True, check=False)
 
 
 def test_a_site_with_no_route_outside_patches_from_the_local_repository(internal_site, yoroi_cli, tmp_path_factory):
