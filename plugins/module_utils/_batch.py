@@ -41,6 +41,7 @@ BATCHABLE = (
     "time_sync",
     "file_integrity",
     "firmware",
+    "patching",
 )
 
 # Ansible's own per-call settings: taken from the batch's call for every module in it.

@@ -44,8 +44,8 @@ options:
         type: str
         required: true
         choices: [access_review, audit_rules, change_guard, file_integrity, file_permissions, kernel_hardening,
-                  listening_services, password_policy, sshd_hardening, stale_accounts, time_sync, totp_mfa,
-                  firmware]
+                  listening_services, password_policy, patching, sshd_hardening, stale_accounts, time_sync,
+                  totp_mfa, firmware]
       args:
         description: Its arguments, as its task gave them.
         type: dict
@@ -88,6 +88,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import file
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import kernel_hardening
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import listening_services
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import password_policy
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import patching
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import sshd_hardening
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import stale_accounts
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import time_sync
@@ -103,6 +104,7 @@ MAINS = {
     "kernel_hardening": kernel_hardening.main,
     "listening_services": listening_services.main,
     "password_policy": password_policy.main,
+    "patching": patching.main,
     "sshd_hardening": sshd_hardening.main,
     "stale_accounts": stale_accounts.main,
     "time_sync": time_sync.main,

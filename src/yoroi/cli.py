@@ -12,6 +12,7 @@ from yoroi.commands.audit import audit
 from yoroi.commands.controls import controls
 from yoroi.commands.drill import drill
 from yoroi.commands.lab import lab
+from yoroi.commands.patch import patch
 from yoroi.commands.report import report
 from yoroi.commands.runbook import runbook
 from yoroi.findings import EXIT_USAGE
@@ -56,3 +57,5 @@ for command in (audit, apply, assets, report, runbook, controls, lab):
     main.add_command(command)
 # restore drills of the backups (playbooks/drill.yml)
 main.add_command(drill)
+# OS patching in rolling batches (playbooks/patch.yml)
+main.add_command(patch)

@@ -13,6 +13,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import (
 )
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import change_guard
 from ansible_collections.yoroi.baseline.plugins.module_utils import _time_sync
+from ansible_collections.yoroi.baseline.plugins.module_utils import _patching
 from ansible_collections.yoroi.baseline.plugins.module_utils import _file_integrity
 from ansible_collections.yoroi.baseline.plugins.module_utils import _firmware
 from yoroi import assets
@@ -45,6 +46,10 @@ ROLES = {
     "file_integrity": (set(_file_integrity.CONTROLS),
                        ["plugins/module_utils/_wiring/file_integrity.py", "plugins/module_utils/_file_integrity.py"]),
     "firmware": (set(_firmware.CONTROLS), ["plugins/module_utils/_wiring/firmware.py", "plugins/module_utils/_firmware.py"]),
+    # PAT-007 (health) and PAT-008 (the window, on the controller) are not part of a refusal
+    "patching": (set(_patching.CONTROLS) | {_patching.HEALTH_CONTROL, _patching.WINDOW_CONTROL},
+                 ["plugins/module_utils/_wiring/patching.py", "plugins/module_utils/_patching.py",
+                  "plugins/action/patch_window.py"]),
 }
 
 

@@ -333,6 +333,63 @@ def test_an_unknown_firmware_policy_is_refused(specs, rules):
 @pytest.mark.parametrize("variables", GOOD_FIRMWARE)
 def test_firmware_inputs_that_are_ids_and_paths_pass(specs, rules, variables):
     assert vi.check(variables, specs, rules) == []
+# OS patching: the window, the hold list, the health lists, the batches
+MALFORMED += [
+    ("yoroi_patch_window", "Saturday 02:00-04:00", "expected form"),
+    ("yoroi_patch_window", "Sat 2:00-4:00", "expected form"),
+    ("yoroi_patch_window", "Sat 25:00-04:00", "expected form"),
+    ("yoroi_patch_window", "Sat 02:60-04:00", "expected form"),
+    ("yoroi_patch_window", "Sat 02:00 04:00", "expected form"),
+    ("yoroi_patch_window", "Sat,Foo 02:00-04:00", "expected form"),
+    ("yoroi_patch_window", "Sat 02:00-04:00;", "expected form"),
+    ("yoroi_patch_window", "Sat 02:00-04:00\nSun 02:00-04:00", "newline"),
+    ("yoroi_patch_window", "always", "expected form"),
+    ("yoroi_patch_window", "Sat 02:00-02:00", "expected form"),
+    ("yoroi_patch_window", "Sat 01:00-03:00; Sun 12:30-12:30", "expected form"),
+    ("yoroi_patch_hold", ["openssl", "-y"], "expected form"),
+    ("yoroi_patch_hold", ["Nginx"], "expected form"),
+    ("yoroi_patch_hold", ["nginx*"], "expected form"),
+    ("yoroi_patch_hold", ["nginx\nsudo"], "newline"),
+    ("yoroi_patch_hold", ["a b"], "expected form"),
+    ("yoroi_patch_hold", ["nginx", ""], "expected form"),
+    ("yoroi_patch_health_services", ["ssh.service; reboot"], "expected form"),
+    ("yoroi_patch_health_services", ["--all"], "expected form"),
+    ("yoroi_patch_health_ports", ["0"], "expected form"),
+    ("yoroi_patch_health_ports", ["65536"], "expected form"),
+    ("yoroi_patch_health_ports", ["sctp/22"], "expected form"),
+    ("yoroi_patch_health_ports", ["ssh"], "expected form"),
+    ("yoroi_patch_serial", "0", "expected form"),
+    ("yoroi_patch_serial", "all", "expected form"),
+    ("yoroi_patch_first_groups", ["gateways:all"], "expected form"),
+    ("yoroi_patch_first_groups", ["!vpn"], "expected form"),
+    ("yoroi_patch_max_pending_days", -1, "must be from 0 to 3650"),
+    ("yoroi_patch_max_fail_percentage", 101, "must be from 0 to 100"),
+    ("yoroi_patch_reboot_timeout", 5, "must be from 30 to 7200"),
+    ("yoroi_patching_result", {"findings": []}, "internal to the patching role"),
+]
+GOOD_PATCH = [
+    ("yoroi_patch_window", "Sat 02:00-04:00"),
+    ("yoroi_patch_window", "Mon-Fri 22:00-02:00; sat,SUN 00:00-24:00"),
+    ("yoroi_patch_window", "Sat 02:00-12:00"),
+    ("yoroi_patch_window", ""),
+    ("yoroi_patch_hold", ["postgresql-15", "libc6", "g++-12", "linux-image-6.1.0-13-amd64"]),
+    ("yoroi_patch_health_ports", ["22", "tcp/443", "udp/53", "65535"]),
+    ("yoroi_patch_health_services", ["ssh.service", "nginx", "getty@tty1.service"]),
+    ("yoroi_patch_serial", "1"),
+    ("yoroi_patch_first_groups", ["gateways", "vpn_hosts"]),
+]
+
+
+def test_an_unknown_patch_policy_is_refused(specs, rules):
+    errors = vi.check({"yoroi_patch_upgrade": "everything", "yoroi_patch_unattended": "yes"}, specs, rules)
+    assert len(errors) == 2, errors
+    assert any("yoroi_patch_upgrade must be one of: security, all" in e for e in errors), errors
+    assert any("yoroi_patch_unattended must be one of: report, enabled, disabled" in e for e in errors), errors
+
+
+@pytest.mark.parametrize("name,value", GOOD_PATCH)
+def test_a_sound_patch_input_passes(specs, rules, name, value):
+    assert vi.check({name: value}, specs, rules) == []
 
 
 GOOD_TIME_SERVERS = [["ntp1.head-office.example", "192.0.2.123", "2001:db8::123", "ntp.example.org."], []]

@@ -203,3 +203,15 @@ def test_a_query_runs_once_per_batch_and_other_commands_every_time():
     run(None, ["/usr/bin/systemctl", "start", "auditd"])
     run(None, ["/usr/bin/systemctl", "start", "auditd"])
     assert ran == [query, query, ["/usr/bin/systemctl", "start", "auditd"], ["/usr/bin/systemctl", "start", "auditd"]]
+
+
+def test_the_baseline_imports_every_role_without_a_second_spec_check_and_file_integrity_last():
+    """validate_inputs checks every role's spec once for all hosts: a role imported with
+    Ansible's own check too costs a task per host; and file_integrity's first database
+    must hold what every other changing role wrote (access_review only reads)."""
+    site = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())
+    imports = [task["ansible.builtin.import_role"] for play in site for task in play.get("tasks", [])
+               if "ansible.builtin.import_role" in task]
+    assert imports and all(entry.get("rolespec_validate") is False for entry in imports), imports
+    order = [entry["name"].rsplit(".", 1)[-1] for entry in imports]
+    assert order[-2:] == ["file_integrity", "access_review"], order
