@@ -40,6 +40,7 @@ BATCHABLE = (
     "access_review",
     "time_sync",
     "file_integrity",
+    "firewall",
 )
 
 # Ansible's own per-call settings: taken from the batch's call for every module in it.

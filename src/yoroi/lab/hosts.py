@@ -175,6 +175,9 @@ def render_inventory(lab: Lab) -> str:
         # no backup repository in the lab: the backup role is off unless a host's vars
         # name one (tests/infra/test_backup.py), or every full apply would end in drift
         "        yoroi_backup_enabled: false",
+        # the firewall's management addresses are the controller's as a lab host sees it:
+        # tests/infra/test_firewall.py finds them and turns the role on for its hosts
+        "        yoroi_firewall_enabled: false",
     ]
     fingerprint = _key_fingerprint(Path(lab.hosts[0].key + ".pub")) if lab.hosts else None
     if fingerprint:

@@ -14,6 +14,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import (
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import change_guard
 from ansible_collections.yoroi.baseline.plugins.module_utils import _time_sync
 from ansible_collections.yoroi.baseline.plugins.module_utils import _file_integrity
+from ansible_collections.yoroi.baseline.plugins.module_utils import _firewall
 from yoroi import assets
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -43,6 +44,7 @@ ROLES = {
                       ["plugins/module_utils/_wiring/change_guard.py", "plugins/module_utils/_guard.py"]),
     "file_integrity": (set(_file_integrity.CONTROLS),
                        ["plugins/module_utils/_wiring/file_integrity.py", "plugins/module_utils/_file_integrity.py"]),
+    "firewall": (set(_firewall.CONTROLS), ["plugins/module_utils/_wiring/firewall.py", "plugins/module_utils/_firewall.py"]),
 }
 
 
