@@ -125,9 +125,9 @@ def check_allow(entries):
 
 
 def rule(name, verdict="accept", family=None, saddr=None, proto=None, dports=None, iif=None, ct=None,
-         icmp=None, icmpv6=None, log=None):
+         icmp=None, icmpv6=None, log=None, counter=False):
     return {"name": name, "family": family, "saddr": saddr, "proto": proto, "dports": dports, "iif": iif,
-            "ct": ct, "icmp": icmp, "icmpv6": icmpv6, "verdict": verdict, "log": log}
+            "ct": ct, "icmp": icmp, "icmpv6": icmpv6, "verdict": verdict, "log": log, "counter": counter}
 
 
 def _split(nets):
@@ -170,7 +170,8 @@ def policy(ssh_ports, management, allow=(), icmp_echo=True, log_rate="5/minute")
     rules += _by_family(MANAGEMENT, list(management), "tcp", ports)
     for proto, number, nets in allow:
         rules += _by_family("allow %s/%d" % (proto, number), nets, proto, [number])
-    rules.append(rule(LOG, verdict=None, log={"prefix": LOG_PREFIX, "rate": log_rate}))
+    # the counter, before the limit, counts every packet the policy then drops
+    rules.append(rule(LOG, verdict=None, log={"prefix": LOG_PREFIX, "rate": log_rate}, counter=True))
     return {"policy": "drop", "rules": rules}
 
 
@@ -198,6 +199,8 @@ def render_rule(item):
         parts.append("meta nfproto %s" % ("ipv4" if item["family"] == 4 else "ipv6"))
     if item["proto"] in PROTOS:
         parts.append("%s dport %s" % (item["proto"], _set(item["dports"])))
+    if item["counter"]:
+        parts.append("counter")
     if item["log"]:
         parts.append("limit rate %s" % item["log"]["rate"])
         parts.append('log prefix "%s"' % item["log"]["prefix"])
@@ -296,7 +299,7 @@ def parse_rule(rule_json):
         if kind in ("accept", "drop"):
             item["verdict"] = kind
         elif kind == "counter":
-            continue
+            item["counter"] = True
         elif kind == "limit":
             rate = "%s/%s" % (body.get("rate"), body.get("per"))
             item["log"] = dict(item["log"] or {}, rate=rate)

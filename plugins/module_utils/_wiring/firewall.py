@@ -77,10 +77,15 @@ def lockout_problems(module, concern, sshd_bin, live_model, desired, conns, mana
     if sshd_bin is None:
         return []
     accounts = engine_accounts(concern, warnings)
+    # a break-glass account comes from some management address (a network's first host stands for it)
+    sources = []
+    for addr in [str(next(n.hosts(), n.network_address) if n.prefixlen < n.max_prefixlen else n.network_address)
+                 for n in management] + [c["addr"] for c in conns]:
+        if addr not in sources:
+            sources.append(addr)
     for acct in accounts:
-        if acct["need"] == "any":
-            acct["connections"] = [{"addr": str(n.network_address if n.prefixlen == n.max_prefixlen else next(n.hosts(), n.network_address))}
-                                   for n in management] + conns
+        if acct["need"] == "any" and sources:
+            acct["connections"] = [{"addr": addr} for addr in sources]
     engine = Live(module, sshd_bin)
     before, errors = access.who_loses_access(engine, accounts, conns, reach=lambda a, p: fw.reaches(live_model, a, p))
     after, errors_after = access.who_loses_access(engine, accounts, conns, reach=lambda a, p: fw.reaches(desired, a, p))
@@ -161,9 +166,10 @@ def main():
     rules_new = fw.render(desired)
     conf_new = fw.plan_conf(conf_text)
     unit_new = fw.render_reload_unit()
-    load = fw.differs(live, desired)
     writes = [path for path, old, new in ((fw.RULES_FILE, rules_text, rules_new), (fw.NFTABLES_CONF, conf_text, conf_new),
                                           (fw.RELOAD_UNIT_FILE, unit_text, unit_new)) if new is not None and new != old]
+    # a new file is loaded too: the live table is then the file's, whatever the model sees
+    load = fw.differs(live, desired) or fw.RULES_FILE in writes
     changed = bool(writes or load or not enabled)
 
     def files_state(rules, conf_ok, is_enabled):
@@ -204,8 +210,10 @@ def main():
         evidence += "; %s" % live_error
 
     def findings(after, attempted):
+        # an audit shows what is there now; an apply what is there after it
+        shown = before if module.check_mode else after
         return [finding(control, fold(before[control][0], after[control][0], module.check_mode, attempted=attempted),
-                        fw.CONTROLS[control], after[control][1], evidence) for control in sorted(fw.CONTROLS)]
+                        fw.CONTROLS[control], shown[control][1], evidence) for control in sorted(fw.CONTROLS)]
 
     if module.check_mode or not changed:
         planned = {"tables": live["tables"], "unknown": [],
