@@ -25,6 +25,7 @@ import ipaddress
 import json
 import re
 import subprocess
+import time
 
 import pytest
 
@@ -264,3 +265,26 @@ def test_malformed_input_stops_before_the_host_is_touched(lab_hosts, yoroi_cli, 
     assert "yoroi_firewall_allow[0].from[0]" in res.stdout + res.stderr
     assert other.host.check_output("nft list ruleset") == before
     assert not other.host.file(RULES_FILE).exists
+
+
+def test_the_table_is_loaded_again_when_the_host_restarts(lab_hosts):
+    """A restart of the container (systemd as PID 1 starts again; not a kernel reboot):
+    nftables.service loads /etc/nftables.conf, which includes the Yoroi file."""
+    from yoroi import lab as yoroi_lab
+
+    _lab, hardened, _other, _fresh, _controller = lab_hosts
+    before = ruleset(hardened.host)
+    yoroi_lab.podman("restart", hardened.container, timeout=300)
+    deadline = time.monotonic() + 180
+    while hardened.host.run("systemctl is-system-running --wait").stdout.strip() not in ("running", "degraded"):
+        assert time.monotonic() < deadline, "systemd did not come up after the restart"
+        time.sleep(1)
+    assert hardened.host.run("systemctl is-active nftables").stdout.strip() == "active"
+    after = ruleset(hardened.host)
+    # Debian's own (empty, accepting) table inet filter comes back with it; Yoroi's is as it was
+    assert "table inet yoroi" in after
+    assert after[after.index("table inet yoroi"):] == before[before.index("table inet yoroi"):]
+    deadline = time.monotonic() + 60
+    while not fresh_login(hardened):
+        assert time.monotonic() < deadline, "the controller could not log in after the restart"
+        time.sleep(1)
