@@ -213,7 +213,6 @@ def render_rule(item):
 def render(model):
     """The text of the Yoroi ruleset file (loaded with ``nft -f``)."""
     lines = [
-        "#!/usr/sbin/nft -f",
         "# Written by Yoroi (yoroi.baseline.firewall); replaced on every apply, do not edit.",
         "# Loading it replaces the table inet yoroi alone: other tables are left as they are.",
         "table %s %s" % (FAMILY, TABLE),

@@ -124,10 +124,10 @@ guard:
       C(timeout) and C(change) (what changed); the C(yoroi.baseline.lockout_guard) role reads it.
   returned: with guard_token
   type: dict
-ssh_ports: {description: The sshd ports kept open., returned: when read, type: list, elements: int}
-current_clients: {description: The automation's client addresses found., returned: when read, type: list, elements: str}
-other_tables: {description: The nftables tables besides Yoroi's, left alone., returned: when read, type: list, elements: str}
-precheck: {description: The client addresses checked and the lockout problems found., returned: when read, type: dict}
+ssh_ports: {description: "The sshd ports kept open.", returned: when read, type: list, elements: int}
+current_clients: {description: "The automation's client addresses found.", returned: when read, type: list, elements: str}
+other_tables: {description: "The nftables tables besides Yoroi's, left alone.", returned: when read, type: list, elements: str}
+precheck: {description: "The client addresses checked and the lockout problems found.", returned: when read, type: dict}
 """
 
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring.firewall import main

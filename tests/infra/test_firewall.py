@@ -73,7 +73,7 @@ def controller_address(node) -> str:
     ssh = node.ssh
     out = subprocess.run(["ssh", "-i", ssh.key, "-p", str(ssh.port), "-o", "StrictHostKeyChecking=no",
                           "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
-                          "%s@%s" % (ssh.automation_user, ssh.address), "echo $SSH_CONNECTION"], capture_output=True, text=True, timeout=30)
+                          "%s@%s" % (ssh.automation_user, ssh.address), "echo $SSH_CONNECTION"], capture_output=True, text=True, timeout=30, check=False)
     assert out.returncode == 0, out.stderr
     return str(ipaddress.ip_address(out.stdout.split()[0]))
 
@@ -83,7 +83,7 @@ def fresh_login(node) -> bool:
     out = subprocess.run(["ssh", "-i", ssh.key, "-p", str(ssh.port), "-o", "StrictHostKeyChecking=no",
                           "-o", "UserKnownHostsFile=/dev/null", "-o", "BatchMode=yes", "-o", "ConnectTimeout=8",
                           "-o", "ControlPath=none", "%s@%s" % (ssh.automation_user, ssh.address), "true"],
-                         capture_output=True, text=True, timeout=30)
+                         capture_output=True, text=True, timeout=30, check=False)
     return out.returncode == 0
 
 
