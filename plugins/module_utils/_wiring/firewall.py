@@ -186,8 +186,6 @@ def main():
     others = [t for t in live["tables"] if t != "%s %s" % (fw.FAMILY, fw.TABLE)]
     result = dict(ssh_ports=ports, current_clients=[c["addr"] for c in conns], other_tables=others,
                   precheck={"addresses": [c["addr"] for c in conns], "problems": []})
-    if others:
-        warnings.append("other nftables tables left alone: %s" % ", ".join(others))
 
     # --- lockout pre-check through the kit's access engine: refused before anything is written
     # (an audit says it in FWL-002, "no management address", and changes nothing anyway)
@@ -199,9 +197,6 @@ def main():
         result["precheck"]["problems"] = problems
         if problems:
             concern.refuse("the new firewall ruleset would lock out %s" % "; ".join(problems), **result)
-    if warnings:
-        result["warnings"] = warnings
-
     diffs = [file_diff(path, old, new) for path, old, new in ((fw.RULES_FILE, rules_text, rules_new),
                                                               (fw.NFTABLES_CONF, conf_text, conf_new))
              if path in writes]
@@ -219,18 +214,18 @@ def main():
         planned = {"tables": live["tables"], "unknown": [],
                    "yoroi": dict(desired, hook="input", chains=[fw.CHAIN])}
         after = fw.evaluate(planned, desired, management, ports, *files_state(rules_new, True, True))
-        concern.exit(findings(after, False), changed, diffs, **result)
+        concern.exit(findings(after, False), changed, diffs, **dict(result, **({"warnings": warnings} if warnings else {})))
 
     # --- apply, under the host lock: the reload unit, the guard, the files, the load, enable
     with concern.changing():
         if fw.RELOAD_UNIT_FILE in writes:
             write_file(module, fw.RELOAD_UNIT_FILE, unit_new, mode=0o644)
             run(module, ["systemctl", "daemon-reload"])
-        guarded = [path for path in (fw.RULES_FILE, fw.NFTABLES_CONF) if path in writes or load]
+        # only a load can cut access: the guard covers it, and puts back what the boot loads
+        guarded = [fw.RULES_FILE, fw.NFTABLES_CONF]
         if not enabled and not os.path.lexists(ENABLED_LINK):
             guarded.append(ENABLED_LINK)
-        result.update(concern.arm_guard(guarded if (load or len(writes) > 0) else [], [fw.RELOAD_UNIT],
-                                        p["guard_timeout"], p["guard_root"]))
+        result.update(concern.arm_guard(guarded if load else [], [fw.RELOAD_UNIT], p["guard_timeout"], p["guard_root"]))
         nft = module.get_bin_path("nft", required=True, opt_dirs=["/usr/sbin", "/sbin"])
         # nft -c: the kernel checks the candidate in a transaction it does not commit
         write_file(module, fw.RULES_FILE, rules_new, mode=0o640, validate=[nft, "-c", "-f", "%s"])
@@ -256,4 +251,4 @@ def main():
     after = fw.evaluate(live_after, desired, management, ports,
                         *files_state(read_text(fw.RULES_FILE), fw.plan_conf(read_text(fw.NFTABLES_CONF)) is None,
                                      systemctl_enabled(module)))
-    concern.exit(findings(after, True), changed, diffs, **result)
+    concern.exit(findings(after, True), changed, diffs, **dict(result, **({"warnings": warnings} if warnings else {})))
