@@ -32,10 +32,10 @@ class FakeHost(object):
         self.eperm = False
         self.calls = []
 
-    def get_bin_path(self, _module, name, required=False, opt_dirs=None):
+    def get_bin_path(self, name, required=False, opt_dirs=None):
         return "/usr/sbin/" + name
 
-    def run_command(self, _module, argv, **_kwargs):
+    def run_command(self, argv, **_kwargs):
         argv = [os.path.basename(argv[0])] + list(argv[1:])
         self.calls.append(argv)
         if argv[:4] == ["nft", "-j", "list", "ruleset"]:
@@ -63,8 +63,9 @@ class FakeHost(object):
 @pytest.fixture
 def host(tmp_path, monkeypatch):
     fake = FakeHost()
-    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, *a, **k: fake.get_bin_path(self, *a, **k))
-    monkeypatch.setattr(basic.AnsibleModule, "run_command", lambda self, *a, **k: fake.run_command(self, *a, **k))
+    # (a bound method set on the class is not bound again: the module instance is not passed)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", fake.get_bin_path)
+    monkeypatch.setattr(basic.AnsibleModule, "run_command", fake.run_command)
     monkeypatch.setattr(_packages, "missing", lambda _m, names: [n for n in names if n not in fake.installed])
     monkeypatch.setattr(mod.os, "geteuid", lambda: 0)
     monkeypatch.delenv("SUDO_USER", raising=False)
