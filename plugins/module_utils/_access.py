@@ -19,7 +19,9 @@ Two halves:
   DenyGroups ACCUMULATE over every line read, which is why they are judged here on the
   composed configuration and never on one file.
 * on the host - :class:`Candidate` stages the live sshd configuration with one drop-in
-  replaced in a temporary directory and asks ``sshd -t`` / ``sshd -T -C`` about it;
+  replaced in a temporary directory and asks ``sshd -t`` / ``sshd -T -C`` about it
+  (:class:`Live` asks the live configuration, for a change that leaves sshd alone: a
+  firewall, whose candidate answers through the ``reach`` of :func:`who_loses_access`);
   :func:`client_connections` finds the addresses the automation is connected from;
   :func:`who_loses_access` runs the check for every account and address.
 
