@@ -13,7 +13,7 @@ The rules are data: each role's ``meta/input_rules.yml`` and the ``rules:`` sect
 into it: ``[]`` is every element of a list, ``.field`` a field of a dict, ``{key}`` and
 ``{value}`` every key and every value of a dict (``yoroi_mfa_exemptions[].from[]``).
 
-  ranges: {variable: [low, high]}
+  ranges: {path: [low, high]}
       an integer from low to high, inclusive.
   off_or_at_least: {variable: n}
       0 (the feature is off) or at least n; for guard timeouts, which must outlast a
@@ -452,9 +452,9 @@ def check(values, specs, rules=None, controller=None):
     errors.extend(_named(result.error_messages, argument_spec))
     validated = result.validated_parameters
     for name, (low, high) in sorted((rules.get("ranges") or {}).items()):
-        value = validated.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
-            errors.append("%s must be from %d to %d, got %d" % (name, low, high, value))
+        for label, value in resolve(validated, name):
+            if isinstance(value, int) and not isinstance(value, bool) and not low <= value <= high:
+                errors.append("%s must be from %d to %d, got %d" % (label, low, high, value))
     for name, least in sorted((rules.get("off_or_at_least") or {}).items()):
         value = validated.get(name)
         if isinstance(value, int) and not isinstance(value, bool) and 0 < value < least:

@@ -19,7 +19,9 @@ Two halves:
   DenyGroups ACCUMULATE over every line read, which is why they are judged here on the
   composed configuration and never on one file.
 * on the host - :class:`Candidate` stages the live sshd configuration with one drop-in
-  replaced in a temporary directory and asks ``sshd -t`` / ``sshd -T -C`` about it;
+  replaced in a temporary directory and asks ``sshd -t`` / ``sshd -T -C`` about it
+  (:class:`Live` asks the live configuration, for a change that leaves sshd alone: a
+  firewall, whose candidate answers through the ``reach`` of :func:`who_loses_access`);
   :func:`client_connections` finds the addresses the automation is connected from;
   :func:`who_loses_access` runs the check for every account and address.
 
@@ -402,7 +404,36 @@ def staged_main_config(text, dropin_dir, staged_dir):
     return "".join(out)
 
 
-class Candidate(object):
+class Live(object):
+    """The live sshd configuration, asked as a :class:`Candidate` is: for a change that
+    leaves sshd alone but can still cut access (a firewall, a containment), whose own
+    part of the question is the ``reach`` of :func:`who_loses_access`."""
+
+    def __init__(self, module, sshd_bin, config=SSHD_CONFIG):
+        self.module = module
+        self.sshd = sshd_bin
+        self.config = config
+
+    def _clean(self, text):
+        return (text or "").strip()
+
+    def effective(self, user=None, conn=None):
+        """(parsed ``sshd -T [-C ...]`` of the configuration, error text)."""
+        argv = [self.sshd, "-T", "-f", self.config]
+        if user:
+            if not isinstance(conn, dict):
+                conn = {"addr": conn}
+            argv += ["-C", connection_spec(user, conn)]
+        rc, out, err = self.module.run_command(argv, environ_update=ENV)
+        if rc != 0:
+            return {}, self._clean(err or out)
+        return parse_effective(out), ""
+
+    def cleanup(self):
+        pass
+
+
+class Candidate(Live):
     """The live sshd configuration with one drop-in replaced, composed in a temp dir.
 
     ``main_text`` is the candidate main file (None: the live one at ``main_path``).
@@ -436,18 +467,6 @@ class Candidate(object):
         rc, out, err = self.module.run_command([self.sshd, "-t", "-f", self.config], environ_update=ENV)
         return rc == 0, self._clean(err or out)
 
-    def effective(self, user=None, conn=None):
-        """(parsed ``sshd -T [-C ...]`` of the candidate, error text)."""
-        argv = [self.sshd, "-T", "-f", self.config]
-        if user:
-            if not isinstance(conn, dict):
-                conn = {"addr": conn}
-            argv += ["-C", connection_spec(user, conn)]
-        rc, out, err = self.module.run_command(argv, environ_update=ENV)
-        if rc != 0:
-            return {}, self._clean(err or out)
-        return parse_effective(out), ""
-
     def cleanup(self):
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -455,8 +474,19 @@ class Candidate(object):
 # --- the question -----------------------------------------------------------------------------------
 
 
-def who_loses_access(candidate, accounts, connections, read=read_text):
+def sshd_ports(config, conn):
+    """The port(s) a connection reaches sshd on: its own, else every ``Port`` of ``config``."""
+    if conn.get("lport"):
+        return [str(conn["lport"])]
+    return words(config, "port") or ["22"]
+
+
+def who_loses_access(candidate, accounts, connections, read=read_text, reach=None):
     """Ask the candidate about every account from every address.
+
+    ``reach``: for a change that filters by address (a firewall), ``reach(address, port)``
+    -> ``(ok, why)`` says whether a new connection from the address gets to sshd's port;
+    a port it does not reach is a problem for that address like any of sshd's own.
 
     ``accounts``: :func:`account` dicts (``connections`` in one overrides the shared ones;
     ``key`` None is looked up in the account's AuthorizedKeysFile under ``home``; ``at``
@@ -481,6 +511,11 @@ def who_loses_access(candidate, accounts, connections, read=read_text):
             if probe.get("key") is None:
                 probe["key"] = keys_found(cfg, acct["name"], acct.get("home") or "/", acct["uid"], read)
             problems = access_problems(cfg, probe, conn["addr"], conn["addr"])
+            if reach is not None:
+                for number in sshd_ports(cfg, conn):
+                    ok, why = reach(conn["addr"], number)
+                    if not ok:
+                        problems.append(why)
             how = way_in(cfg, usable_methods(cfg, probe))[1]
             rows.append({"addr": conn["addr"], "problems": problems, "how": how})
         lost = []

@@ -42,6 +42,7 @@ BATCHABLE = (
     "file_integrity",
     "firmware",
     "patching",
+    "firewall",
 )
 
 # Ansible's own per-call settings: taken from the batch's call for every module in it.

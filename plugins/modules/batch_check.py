@@ -43,7 +43,7 @@ options:
         description: The module's short name; one of the concern modules of the baseline.
         type: str
         required: true
-        choices: [access_review, audit_rules, change_guard, file_integrity, file_permissions, kernel_hardening,
+        choices: [access_review, audit_rules, change_guard, file_integrity, file_permissions, firewall, kernel_hardening,
                   listening_services, password_policy, patching, sshd_hardening, stale_accounts, time_sync,
                   totp_mfa, firmware]
       args:
@@ -85,6 +85,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import audi
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import change_guard
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import file_integrity
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import file_permissions
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import firewall
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import kernel_hardening
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import listening_services
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import password_policy
@@ -101,6 +102,7 @@ MAINS = {
     "change_guard": change_guard.main,
     "file_integrity": file_integrity.main,
     "file_permissions": file_permissions.main,
+    "firewall": firewall.main,
     "kernel_hardening": kernel_hardening.main,
     "listening_services": listening_services.main,
     "password_policy": password_policy.main,

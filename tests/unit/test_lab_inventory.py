@@ -149,3 +149,8 @@ def test_image_rebuilt_when_format_label_differs(monkeypatch):
 def test_inventory_turns_backups_off_until_a_host_names_a_repository(tmp_path):
     group = yaml.safe_load(hosts.render_inventory(_lab(tmp_path)))["all"]["children"]["lab"]["vars"]
     assert group["yoroi_backup_enabled"] is False
+
+
+def test_inventory_turns_the_firewall_off_until_a_test_names_the_controller(tmp_path):
+    group = yaml.safe_load(hosts.render_inventory(_lab(tmp_path)))["all"]["children"]["lab"]["vars"]
+    assert group["yoroi_firewall_enabled"] is False

@@ -178,6 +178,9 @@ def render_inventory(lab: Lab) -> str:
         # no updatable device on a plain lab host (fwupd does not even run in a container):
         # tests/infra/test_firmware.py makes fwupd's test devices run and turns the role on
         "        yoroi_firmware_enabled: false",
+        # the firewall's management addresses are the controller's as a lab host sees it:
+        # tests/infra/test_firewall.py finds them and turns the role on for its hosts
+        "        yoroi_firewall_enabled: false",
     ]
     fingerprint = _key_fingerprint(Path(lab.hosts[0].key + ".pub")) if lab.hosts else None
     if fingerprint:

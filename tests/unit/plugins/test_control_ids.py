@@ -16,6 +16,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import _time_sync
 from ansible_collections.yoroi.baseline.plugins.module_utils import _patching
 from ansible_collections.yoroi.baseline.plugins.module_utils import _file_integrity
 from ansible_collections.yoroi.baseline.plugins.module_utils import _firmware
+from ansible_collections.yoroi.baseline.plugins.module_utils import _firewall
 from yoroi import assets
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -50,6 +51,7 @@ ROLES = {
     "patching": (set(_patching.CONTROLS) | {_patching.HEALTH_CONTROL, _patching.WINDOW_CONTROL},
                  ["plugins/module_utils/_wiring/patching.py", "plugins/module_utils/_patching.py",
                   "plugins/action/patch_window.py"]),
+    "firewall": (set(_firewall.CONTROLS), ["plugins/module_utils/_wiring/firewall.py", "plugins/module_utils/_firewall.py"]),
 }
 
 

@@ -417,6 +417,43 @@ MALFORMED += [
     ("yoroi_incident_contacts", {"external": "JPCERT"}, "unable to convert"),
 ]
 
+MALFORMED += [
+    ("yoroi_firewall_management_addresses", ["0.0.0.0/0"], "every address"),
+    ("yoroi_firewall_management_addresses", ["::/0"], "every address"),
+    ("yoroi_firewall_management_addresses", ["10.0.0.1/8"], "host bits set"),
+    ("yoroi_firewall_management_addresses", ["controller.example.org"], "not an IP address"),
+    ("yoroi_firewall_management_addresses", ["10.0.0.1 }"], "not an IP address"),
+    ("yoroi_firewall_allow", [{"port": 0, "from": ["10.0.0.0/8"]}], "yoroi_firewall_allow[0].port must be from 1 to 65535"),
+    ("yoroi_firewall_allow", [{"port": 65536}], "must be from 1 to 65535"),
+    ("yoroi_firewall_allow", [{"port": 80, "from": ["0.0.0.0/0"]}], "every address"),
+    ("yoroi_firewall_allow", [{"port": 80, "from": ["10.1.2.3/16"]}], "host bits set"),
+    ("yoroi_firewall_allow", [{"port": 80, "from": ["10.0.0.0/8; accept"]}], "not an IP address"),
+    ("yoroi_firewall_allow", [{"port": 80, "sources": ["10.0.0.0/8"]}], "sources"),
+    ("yoroi_firewall_ssh_ports", [0], "yoroi_firewall_ssh_ports[0] must be from 1 to 65535"),
+    ("yoroi_firewall_client_address", "any", "expected form"),
+    ("yoroi_firewall_client_address", "10.0.0.1\n", "newline"),
+    ("yoroi_firewall_log_rate", "5/min", "expected form"),
+    ("yoroi_firewall_log_rate", "0/minute", "expected form"),
+    ("yoroi_firewall_log_rate", '5/minute log prefix "x"', "expected form"),
+    ("yoroi_firewall_guard_timeout", 5, "at least 20"),
+    ("yoroi_firewall_result", {"findings": []}, "internal to the firewall role"),
+]
+
+
+@pytest.mark.parametrize("entry,reason", [({"port": 80, "proto": "icmp"}, "proto must be one of: tcp, udp"),
+                                          ({"from": ["10.0.0.0/8"]}, "missing required arguments: port")])
+def test_a_malformed_allowlist_entry_is_refused_by_its_spec(specs, rules, entry, reason):
+    errors = vi.check({"yoroi_firewall_allow": [entry]}, specs, rules)
+    assert len(errors) == 1 and reason in errors[0] and "yoroi_firewall_allow" in errors[0], errors
+
+
+def test_a_site_allowlist_passes(specs, rules):
+    allow = [{"port": 443, "proto": "tcp", "from": ["10.20.0.0/16", "2001:db8::/32"]}, {"port": 53, "proto": "udp"},
+             {"port": 8080, "from": []}]
+    assert vi.check({"yoroi_firewall_allow": allow, "yoroi_firewall_management_addresses": ["192.0.2.10", "2001:db8:10::/64"],
+                     "yoroi_firewall_log_rate": "10/second", "yoroi_firewall_ssh_ports": [22, 2222]}, specs, rules) == []
+
+
 def test_the_table_is_large_and_covers_every_rule_kind(rules):
     assert len(MALFORMED) >= 40
     listed = set(vi._parse_path(path)[0] for kind in vi.RULE_KINDS if kind not in ("ranges", "internal", "controller_ssh")
