@@ -224,11 +224,11 @@ def main() -> int:
                 repeat = args.repeat if label.startswith("audit") else 1
                 for dummy in range(repeat):
                     argv = yoroi + commands[label] + ["-i", inventory, "-o", "json", "-q", "-f", str(args.forks)]
-                    # every concern of the baseline is evaluated: time_sync, backup and firmware
+                    # every concern of the baseline is evaluated: time_sync, backup, firmware and firewall
                     # too, which the lab turns off (no time server, no backup repository, no
-                    # firmware device: controls that fail or are skipped there)
+                    # firmware device, no management addresses: controls that fail or are skipped there)
                     argv += ["-e", "yoroi_time_sync_enabled=true", "-e", "yoroi_backup_enabled=true",
-                             "-e", "yoroi_firmware_enabled=true"]
+                             "-e", "yoroi_firmware_enabled=true", "-e", "yoroi_firewall_enabled=true"]
                     host_cpu = hosts_cpu(ids)
                     elapsed, cpu, peak, document, profile = timed_run(argv, env)
                     if host_cpu is not None:
