@@ -55,3 +55,7 @@ for command in (audit, apply, assets, report, controls, lab):
     main.add_command(command)
 # restore drills of the backups (playbooks/drill.yml)
 main.add_command(drill)
+# incident-response evidence collection (playbooks/evidence.yml)
+from yoroi.commands.collect import collect  # noqa: E402
+
+main.add_command(collect)

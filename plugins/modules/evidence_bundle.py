@@ -1,0 +1,131 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: Yoroi maintainers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: evidence_bundle
+short_description: A read-only incident-response triage bundle of one host
+version_added: 0.1.0
+description:
+  - Collects, in order of volatility, into one tar.gz in a private staging directory
+    (C(mkdtemp), 0700, under O(staging_parent)) 1) running processes from C(/proc) (pid,
+    ppid, uid, argv, exe link, start time) with the SHA-256 of each distinct binary read
+    through C(/proc/PID/exe), so that a binary deleted from disk is still hashed, and
+    flagged; 2) sockets (C(/proc/net/tcp), C(tcp6), C(udp), C(udp6), C(unix) and
+    C(ss -tunap)); 3) sessions (C(who), C(last), C(lastb), C(lastlog) and the raw utmp,
+    wtmp, btmp and lastlog files); 4) authentication logs (C(/var/log/auth.log*) and the
+    journal of sshd and of the auth facilities over O(since_days)); 5) cron files, systemd
+    timers, unit files and units, loaded kernel modules and every account's SSH
+    authorized keys; 6) files changed in the last O(since_days) days under C(/etc) and in
+    the homes' dot-files; 7) a bodyfile timeline (TSK 3.x, read by C(mactime)) of
+    C(/etc), C(/usr/bin), C(/usr/sbin), C(/bin), C(/sbin), C(/usr/lib/systemd),
+    C(/var/spool/cron) and the homes' dot-files.
+  - Changes nothing on the host but the staging directory, which it removes itself when
+    the collection fails and which the playbook removes after fetching the bundle. Files
+    are read with C(O_NOFOLLOW) (and C(O_NOATIME)), directories walked without following a
+    symlink, every read capped; what a cap cut short is in RV(truncated).
+author:
+  - Yoroi maintainers (@yoroi)
+attributes:
+  check_mode:
+    support: full
+    description: Reads only; the same in check mode.
+  diff_mode:
+    support: none
+    description: Nothing changes, so there is nothing to show.
+options:
+  since_days:
+    description: The window, in days, of the logs read from the journal and of the recently changed files.
+    type: int
+    default: 7
+  staging_parent:
+    description: Where the private staging directory is made.
+    type: path
+    default: /var/tmp
+  file_bytes:
+    description: The most read of one file or one command's output.
+    type: int
+    default: 4194304
+  log_bytes:
+    description: The most read of one log file or journal query.
+    type: int
+    default: 67108864
+  hash_bytes:
+    description: The most read of one binary to hash it.
+    type: int
+    default: 268435456
+  bundle_bytes:
+    description: The most the bundle holds, uncompressed.
+    type: int
+    default: 536870912
+  recent_files:
+    description: The most recently changed files listed.
+    type: int
+    default: 5000
+  timeline_entries:
+    description: The most lines of the bodyfile.
+    type: int
+    default: 200000
+notes:
+  - Runs as root (C(become)) to read every process and log.
+  - Bodyfile names are escaped - every byte outside printable ASCII, C(|) and C(\) are
+    written C(\xHH) - so a name holding a newline or a pipe keeps its line and fields.
+"""
+
+EXAMPLES = r"""
+- name: Triage bundle
+  yoroi.baseline.evidence_bundle:
+    since_days: 3
+  register: evidence
+"""
+
+RETURN = r"""
+evidence:
+  description: The bundle and how it was collected; no findings are returned (a bundle is evidence, not a control's state).
+  returned: success
+  type: dict
+  contains:
+    bundle:
+      description: The path of the bundle on the host (fetch it, then remove RV(evidence.staging)).
+      type: str
+    staging:
+      description: The private staging directory that holds the bundle.
+      type: str
+    seconds:
+      description: How long the collection took.
+      type: float
+    size:
+      description: The bundle's size in bytes.
+      type: int
+    timings:
+      description: Each step, in the order it ran, with its seconds.
+      type: list
+      elements: dict
+    truncated:
+      description: What a cap cut short (member, path, reason).
+      type: list
+      elements: dict
+    errors:
+      description: What could not be read or run (a missing command, an unreadable file).
+      type: list
+      elements: dict
+    members:
+      description: The SHA-256 of each member as written on the host.
+      type: dict
+    deleted_binaries:
+      description: Processes whose binary was deleted from disk, with the binary's SHA-256.
+      type: list
+      elements: dict
+    collector_connection:
+      description: C(SSH_CONNECTION) as the module saw it (client address and port), when set.
+      type: str
+"""
+
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring.evidence_bundle import main
+
+if __name__ == "__main__":
+    main()
