@@ -9,17 +9,20 @@ One lab with one bookworm host and a `ghost` host at a loopback port nothing lis
 from __future__ import annotations
 
 import hashlib
-import io
 import json
+import os
 import shutil
 import socket
+import subprocess
 import tarfile
+from pathlib import Path
 
 import pytest
 import yaml
 
 pytestmark = pytest.mark.lab
 
+REPO = Path(__file__).resolve().parents[2]
 SCANNED = "/etc /home /root /var/spool/cron /usr"
 PLANTED_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPlantedKeyForTheEvidenceTest00000000000 planted@evidence"
 SECRET = "SECRET-BEHIND-A-SYMLINK"
@@ -186,4 +189,22 @@ def test_nothing_changed_on_the_host_and_no_staging_left(collected, target):
     changed = sorted(p for p in set(before) | set(after) if before.get(p) != after.get(p))
     assert changed == []
     left = target[1].host.run("ls -a /var/tmp").stdout.split()
+    assert not [name for name in left if name.startswith("yoroi-evidence-")]
+
+
+def test_a_failed_fetch_still_removes_the_staging_directory(collected, target, tmp_path):
+    """The playbook's failure path: the fetch fails (its destination cannot be made), the
+    host fails, and the `always:` still removes the staging directory."""
+    lab, node = target
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".dev" / "collections"), ANSIBLE_NOCOLOR="1")
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("")
+    res = subprocess.run(["ansible-playbook", "-i", str(lab.inventory_path), "--limit", node.name,
+                          str(REPO / "playbooks" / "evidence.yml"),
+                          "-e", "yoroi_evidence_fetch_dir=%s" % blocker, "-e", "yoroi_evidence_since_days=1"],
+                         capture_output=True, text=True, env=env, timeout=600, check=False)
+    print(res.stdout[-3000:])
+    assert res.returncode == 2, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "Bundle fetched to the controller" in res.stdout and "Staging directory removed" in res.stdout
+    left = node.host.run("ls -a /var/tmp").stdout.split()
     assert not [name for name in left if name.startswith("yoroi-evidence-")]
