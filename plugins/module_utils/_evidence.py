@@ -43,6 +43,8 @@ CRON_PATHS = ("/etc/crontab", "/etc/cron.d", "/etc/cron.hourly", "/etc/cron.dail
 TIMELINE_PATHS = ("/etc", "/usr/bin", "/usr/sbin", "/bin", "/sbin", "/usr/lib/systemd", "/var/spool/cron")
 AUTH_LOGS = "/var/log"
 AUTH_LOG_PREFIXES = ("auth.log", "secure")
+# the newest lines of a journal query at the most (the output is read into memory first)
+JOURNAL_LINES = 200000
 
 
 # --- pure parsers and formatters --------------------------------------------------------
@@ -333,10 +335,11 @@ def collect_logs(bundle, run, since_days):
         if name.startswith(AUTH_LOG_PREFIXES):
             bundle.add_file("04-logs/" + name, os.path.join(AUTH_LOGS, name), cap=bundle.caps["log_bytes"])
     run(bundle, "04-logs/journal-ssh.txt",
-        ["journalctl", "--no-pager", "-o", "short-iso-precise", "-u", "ssh", "-u", "sshd",
+        ["journalctl", "--no-pager", "-o", "short-iso-precise", "-n", str(JOURNAL_LINES), "-u", "ssh", "-u", "sshd",
          "--since", "-%dd" % since_days], cap=bundle.caps["log_bytes"])
     run(bundle, "04-logs/journal-auth.txt",
-        ["journalctl", "--no-pager", "-o", "short-iso-precise", "SYSLOG_FACILITY=4", "SYSLOG_FACILITY=10",
+        ["journalctl", "--no-pager", "-o", "short-iso-precise", "-n", str(JOURNAL_LINES),
+         "SYSLOG_FACILITY=4", "SYSLOG_FACILITY=10",
          "--since", "-%dd" % since_days], cap=bundle.caps["log_bytes"])
 
 
