@@ -261,7 +261,7 @@ class Bundle(object):
 
 
 def _proc_text(pid, name):
-    data, _ = read_capped("/proc/%s/%s" % (pid, name), MIB)
+    data, _truncated = read_capped("/proc/%s/%s" % (pid, name), MIB)
     return (data or b"").decode("utf-8", "replace")
 
 
@@ -278,7 +278,7 @@ def collect_processes(bundle, proc="/proc"):
             exe = os.readlink("%s/%s/exe" % (proc, pid))
         except OSError:
             exe = None  # a kernel thread
-        raw, _ = read_capped("%s/%s/cmdline" % (proc, pid), MIB)
+        raw, _truncated = read_capped("%s/%s/cmdline" % (proc, pid), MIB)
         entry = {"pid": int(pid), "ppid": ppid, "uid": parse_status_uid(_proc_text(pid, "status")),
                  "cmdline": parse_cmdline(raw or b""), "exe": exe, "start_ticks": start,
                  "deleted": bool(exe and exe_deleted(exe))}
@@ -305,10 +305,10 @@ def collect_sockets(bundle, run):
     """2. Sockets: /proc/net/{tcp,tcp6,udp,udp6,unix} parsed, and `ss -tunap` when present."""
     sockets = []
     for name in PROC_NET:
-        data, _ = read_capped("/proc/net/%s" % name, 16 * MIB)
+        data, _truncated = read_capped("/proc/net/%s" % name, 16 * MIB)
         sockets.extend(parse_proc_net((data or b"").decode("ascii", "replace"), name))
     bundle.add_json("02-sockets/inet.json", sockets)
-    data, _ = read_capped("/proc/net/unix", 16 * MIB)
+    data, _truncated = read_capped("/proc/net/unix", 16 * MIB)
     bundle.add_json("02-sockets/unix.json", parse_proc_unix((data or b"").decode("utf-8", "replace")))
     run(bundle, "02-sockets/ss-tunap.txt", ["ss", "-tunap"])
 
@@ -420,8 +420,7 @@ def _dot_walk(accounts, report):
     for path, st in _dot_entries(accounts):
         yield path, st
         if stat.S_ISDIR(st.st_mode):
-            for item in walk(path, report=report):
-                yield item
+            yield from walk(path, report=report)
 
 
 def collect_recent(bundle, accounts, since_days, now):
@@ -470,7 +469,7 @@ def collect(staging, since_days, caps, run, now=None, passwd="/etc/passwd"):
     now = time.time() if now is None else now
     bundle = Bundle(os.path.join(staging, "bundle.tar.gz"), caps)
     try:
-        data, _ = read_capped(passwd, 16 * MIB)
+        data, _truncated = read_capped(passwd, 16 * MIB)
         accounts = _hostfiles.parse_passwd((data or b"").decode("utf-8", "surrogateescape"))
         bundle.step("processes", collect_processes)
         bundle.step("sockets", collect_sockets, run)

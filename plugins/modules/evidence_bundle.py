@@ -27,7 +27,7 @@ description:
   - Changes nothing on the host but the staging directory, which it removes itself when
     the collection fails and which the playbook removes after fetching the bundle. Files
     are read with C(O_NOFOLLOW) (and C(O_NOATIME)), directories walked without following a
-    symlink, every read capped; what a cap cut short is in RV(truncated).
+    symlink, every read capped; what a cap cut short is in RV(evidence.truncated).
 author:
   - Yoroi maintainers (@yoroi)
 attributes:

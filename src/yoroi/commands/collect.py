@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import io
 import json
 import os
 import re
@@ -78,25 +79,30 @@ def controller_origin() -> dict:
     return {"user": user, "uid": os.getuid(), "hostname": socket.getfqdn(hostname), "addresses": addresses}
 
 
-def write_new(directory: Path, name: str, data: bytes) -> Path:
-    """Write ``directory/name`` as a new file (O_EXCL|O_NOFOLLOW, 0600): an existing file or
-    a symlink there is an error, never overwritten nor followed. ``name`` is one component."""
+def write_new(directory: Path, name: str, source) -> tuple[Path, str]:
+    """Write ``directory/name`` as a new file (O_EXCL|O_NOFOLLOW, 0600) from ``source``
+    (bytes or a binary file): an existing file or a symlink there is an error, never
+    overwritten nor followed. ``name`` is one component. Returns (path, SHA-256 written)."""
     if "/" in name or name in (".", "..") or not name:
         raise ValueError("%r is not a file name" % name)
+    reader = io.BytesIO(source) if isinstance(source, bytes) else source
+    digest = hashlib.sha256()
     top = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600, dir_fd=top)
         try:
             os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
+            for chunk in iter(lambda: reader.read(CHUNK), b""):
+                digest.update(chunk)
+                view = memoryview(chunk)
+                while view:
+                    view = view[os.write(fd, view):]
             os.fsync(fd)
         finally:
             os.close(fd)
     finally:
         os.close(top)
-    return directory / name
+    return directory / name, digest.hexdigest()
 
 
 def prepare_out(out) -> Path:
@@ -112,14 +118,14 @@ def store(out: Path, host: str, fetched: Path, result: dict, stamp: str, origin:
     if not safe_host(host):
         raise ValueError("host name %r cannot be part of a file name" % host)
     base = "%s-%s" % (host, stamp)
-    data = fetched.read_bytes()
-    bundle = write_new(out, base + ".tar.gz", data)
+    with open(fetched, "rb") as source:
+        bundle, sha256 = write_new(out, base + ".tar.gz", source)
     manifest = {
         "schema": MANIFEST_SCHEMA,
         "host": host,
         "bundle": bundle.name,
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "size": len(data),
+        "sha256": sha256,
+        "size": bundle.stat().st_size,
         "members": member_hashes(bundle),
         "collected": {"at": stamp, "by": origin["user"], "uid": origin["uid"], "from": origin["hostname"],
                       "addresses": origin["addresses"], "connection_seen_by_host": result.get("collector_connection", ""),
@@ -240,8 +246,8 @@ def collect(inventory, limit, forks, output, out, since, verify_bundle, yes, ext
     if request.inventory is None:
         raise click.UsageError("collect needs an inventory (-i)")
     if not yes:
-        click.confirm("Collect evidence from %s%s into %s?" % (request.inventory, " (limit %s)" % limit if limit else "",
-                                                              out), abort=True)
+        where = request.inventory + (" (limit %s)" % limit if limit else "")
+        click.confirm("Collect evidence from %s into %s?" % (where, out), abort=True)
     out_dir = prepare_out(out)
     request.playbook = "evidence"
     with tempfile.TemporaryDirectory(prefix="yoroi-fetch-") as fetch_dir:
