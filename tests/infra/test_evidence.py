@@ -105,6 +105,7 @@ def test_unreachable_host_is_reported_and_fails_the_run(collected, target):
     assert res.returncode == 1, res.stderr[-2000:]
     assert "collect on ghost: NOT collected (unreachable)" in res.stdout
     assert "collect on %s took " % target[1].name in res.stdout
+    assert "By control" not in res.stdout  # no control is evaluated: no compliance report
 
 
 def test_manifest_verifies_by_independent_hashes(collected, target, yoroi_cli, tmp_path):

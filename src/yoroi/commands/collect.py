@@ -180,11 +180,15 @@ def store_all(document: dict, fetch_dir: Path, out: Path) -> list[str]:
     origin = controller_origin()
     results = document.get("evidence") or {}
     lines, stored = [], {}
+    if document.get("error"):
+        lines.append("yoroi: %s" % document["error"])
     for host in sorted(document.get("hosts") or {}):
         status = document["hosts"][host].get("status", "?")
         fetched = fetch_dir / fetched_name(host)
         if status != "ok" or host not in results or not fetched.is_file():
-            lines.append("collect on %s: NOT collected (%s)" % (host, status if status != "ok" else "no bundle fetched"))
+            errors = document["hosts"][host].get("errors") or []
+            lines.append("collect on %s: NOT collected (%s)%s" % (host, status if status != "ok" else "no bundle fetched",
+                                                                 ": " + errors[-1][:300] if errors else ""))
             document["exit_code"] = EXIT_ERROR
             continue
         try:
@@ -254,4 +258,4 @@ def collect(inventory, limit, forks, output, out, since, verify_bundle, yes, ext
         request.extra_vars["yoroi_evidence_fetch_dir"] = fetch_dir
         request.extra_vars["yoroi_evidence_since_days"] = since
         execute(settings, request, (), quiet,
-                after_run=lambda document: store_all(document, Path(fetch_dir), out_dir))
+                after_run=lambda document: store_all(document, Path(fetch_dir), out_dir), text_report=False)

@@ -43,9 +43,11 @@ def document_for(hosts, fetched, members=None):
 def test_bundles_and_manifests_are_private_and_verify(tmp_path, fetched):
     out = collect.prepare_out(tmp_path / "out")
     document = document_for({"web1": "ok", "db1": "unreachable"}, fetched)
+    document["hosts"]["db1"]["errors"] = ["unreachable: ssh: connect to host db1 port 22: Connection refused"]
     lines = collect.store_all(document, fetched, out)
     assert document["exit_code"] == 1  # db1 is unreachable
-    assert lines[0] == "collect on db1: NOT collected (unreachable)"
+    assert lines[0] == ("collect on db1: NOT collected (unreachable): "
+                        "unreachable: ssh: connect to host db1 port 22: Connection refused")
     assert lines[1].startswith("collect on web1 took 1.5 s: %s/web1-" % out)
     bundle = next(out.glob("web1-*.tar.gz"))
     manifest = json.loads(collect.manifest_path(bundle).read_text())
