@@ -187,8 +187,9 @@ def store_all(document: dict, fetch_dir: Path, out: Path) -> list[str]:
         fetched = fetch_dir / fetched_name(host)
         if status != "ok" or host not in results or not fetched.is_file():
             errors = document["hosts"][host].get("errors") or []
-            lines.append("collect on %s: NOT collected (%s)%s" % (host, status if status != "ok" else "no bundle fetched",
-                                                                 ": " + errors[-1][:300] if errors else ""))
+            why = status if status != "ok" else "no bundle fetched"
+            detail = ": " + errors[-1][:300] if errors else ""
+            lines.append("collect on %s: NOT collected (%s)%s" % (host, why, detail))
             document["exit_code"] = EXIT_ERROR
             continue
         try:
