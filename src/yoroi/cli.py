@@ -1,4 +1,4 @@
-"""The yoroi command: audit, apply, report, controls, lab."""
+"""The yoroi command: audit, apply, patch, assets, drill, collect, report, runbook, controls, lab."""
 
 from contextlib import contextmanager
 
@@ -9,6 +9,7 @@ from yoroi.commands._common import EXIT_CODES_HELP
 from yoroi.commands.apply import apply
 from yoroi.commands.assets import assets
 from yoroi.commands.audit import audit
+from yoroi.commands.collect import collect
 from yoroi.commands.controls import controls
 from yoroi.commands.drill import drill
 from yoroi.commands.lab import lab
@@ -47,15 +48,13 @@ def main():
     """Yoroi: one security baseline for server fleets, head office and branches alike.
 
     `yoroi audit` reports drift (check mode, nothing changes); `yoroi apply` fixes it with
-    the same roles; `yoroi assets` keeps the fleet asset register;
-    `yoroi drill` proves backups restore; `yoroi report` renders a saved run again; `yoroi controls` lists the
-    control catalog; `yoroi lab` runs disposable Debian hosts to try it on.
+    the same roles; `yoroi patch` rolls OS updates out in batches; `yoroi assets` keeps the
+    fleet asset register; `yoroi drill` proves backups restore; `yoroi collect` takes an
+    evidence bundle per host; `yoroi report` renders a saved run again (or drafts an
+    incident's first notification); `yoroi runbook` prints each site's incident page;
+    `yoroi controls` lists the control catalog; `yoroi lab` runs disposable Debian hosts.
     """
 
 
-for command in (audit, apply, assets, report, runbook, controls, lab):
+for command in (audit, apply, patch, assets, drill, collect, report, runbook, controls, lab):
     main.add_command(command)
-# restore drills of the backups (playbooks/drill.yml)
-main.add_command(drill)
-# OS patching in rolling batches (playbooks/patch.yml)
-main.add_command(patch)

@@ -50,6 +50,7 @@ class EventCollector:
         self.hosts: dict[str, dict] = {}
         self.findings: list[dict] = []
         self.assets: dict[str, dict] = {}  # host -> its asset register entry (playbooks/assets.yml)
+        self.evidence: dict[str, dict] = {}  # host -> its triage bundle's result (playbooks/evidence.yml)
         self.progress = progress
         self.started = time.monotonic()
 
@@ -89,6 +90,8 @@ class EventCollector:
         asset = res.get("asset") or (res.get("ansible_facts") or {}).get("yoroi_asset")
         if kind == "runner_on_ok" and isinstance(asset, dict):
             self.assets[data.get("host", "?")] = asset
+        if kind == "runner_on_ok" and isinstance(res.get("evidence"), dict):
+            self.evidence[data.get("host", "?")] = res["evidence"]
         sources = [(result, task) for result in [res] + list(res.get("results") or [])]
         sources += [(check, check.get("task") or task) for check in checks]
         for result, source in sources:
@@ -312,7 +315,8 @@ def _run_once(request: RunRequest, progress: Callable[[str], None] | None = None
         errors.append("ansible-playbook stopped (exit %s):" % result.rc)
         errors.extend("  " + line for line in stdout_tail.splitlines())
     # a host registered as an asset was evaluated, though the register holds no finding
-    unevaluated = _unevaluated(collector.hosts, findings + [{"host": name} for name in collector.assets])
+    unevaluated = _unevaluated(collector.hosts, findings + [{"host": name} for name in collector.assets]
+                               + [{"host": name} for name in collector.evidence])
     if unevaluated:
         errors.append("%s on %s (no role ran there: check --tags, --limit and the yoroi_*_enabled variables)"
                       % (NOTHING_EVALUATED, ", ".join(sorted(unevaluated))))
@@ -331,6 +335,8 @@ def _run_once(request: RunRequest, progress: Callable[[str], None] | None = None
     }
     if collector.assets:
         document["assets"] = collector.assets
+    if collector.evidence:
+        document["evidence"] = collector.evidence
     if errors:
         document["error"] = "\n".join(errors)
     document["exit_code"] = exit_code(document)

@@ -467,3 +467,22 @@ def check_guards_confirmed(host, guard_dir: str = GUARD_DIR) -> None:
     timers = host.run("systemctl list-timers --all --no-pager").stdout
     left = [line for line in timers.splitlines() if "yoroi-guard-" in line]
     assert not left, "guard timers left: %r" % left
+
+
+def ghost_inventory(lab_inventory_path, directory):
+    """A copy of a lab's inventory, written to ``directory/inventory.yml``, with a host
+    `ghost` at a loopback port nothing listens on (an unreachable host); returns its path."""
+    import yaml
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed_port = probe.getsockname()[1]
+    inventory = yaml.safe_load(lab_inventory_path.read_text())
+    hosts = inventory["all"]["children"]["lab"]["hosts"]
+    ghost = dict(next(iter(hosts.values())))
+    ghost.update(ansible_port=closed_port, yoroi_lab_container="none",
+                 ansible_ssh_common_args=ghost["ansible_ssh_common_args"] + " -o ConnectTimeout=5")
+    hosts["ghost"] = ghost
+    path = directory / "inventory.yml"
+    path.write_text(yaml.safe_dump(inventory))
+    return path

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import xml.etree.ElementTree as ET
 from collections import Counter
@@ -20,6 +19,8 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+
+import checks
 
 
 pytestmark = pytest.mark.lab
@@ -67,19 +68,7 @@ def target(module_lab):
 @pytest.fixture(scope="module")
 def ghost_inventory(target, tmp_path_factory):
     """The lab inventory plus a host `ghost` at a loopback port nothing listens on."""
-    lab = target[0]
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]
-    inventory = yaml.safe_load(lab.inventory_path.read_text())
-    hosts = inventory["all"]["children"]["lab"]["hosts"]
-    ghost = dict(next(iter(hosts.values())))
-    ghost.update(ansible_port=closed_port, yoroi_lab_container="none",
-                 ansible_ssh_common_args=ghost["ansible_ssh_common_args"] + " -o ConnectTimeout=5")
-    hosts["ghost"] = ghost
-    path = tmp_path_factory.mktemp("ghost") / "inventory.yml"
-    path.write_text(yaml.safe_dump(inventory))
-    return path
+    return checks.ghost_inventory(target[0].inventory_path, tmp_path_factory.mktemp("ghost"))
 
 
 @pytest.fixture(scope="module")

@@ -135,10 +135,11 @@ def prepare(mode: str, flags: dict, tags, reports, extra_vars, config_file, limi
     return settings, request
 
 
-def execute(settings, request, reports, quiet: bool, after_run=None) -> None:
+def execute(settings, request, reports, quiet: bool, after_run=None, text_report: bool = True) -> None:
     """Run, save the run, write the reports, print, and exit with the run's code.
     ``after_run(document)``, when given, may add to the document before it is saved and
-    returns lines printed after the text report (`yoroi drill`: each host's seconds)."""
+    returns lines printed after the text report (`yoroi drill`: each host's seconds);
+    ``text_report=False`` prints those lines alone in text mode (`yoroi collect`: no controls)."""
     progress = None if quiet or settings.output == "json" else (lambda line: click.echo(line, err=True))
     try:
         document = runner.run(request, progress)
@@ -149,7 +150,8 @@ def execute(settings, request, reports, quiet: bool, after_run=None) -> None:
     saved = findings.save(document, settings.runs_dir)
     for path in reports:
         write_report(path, report.render(document, report.format_for(path)))
-    click.echo(report.render(document, settings.output), nl=False)
+    if text_report or settings.output != "text":
+        click.echo(report.render(document, settings.output), nl=False)
     if settings.output == "text":
         for line in epilogue:
             click.echo(line)
