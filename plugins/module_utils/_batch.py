@@ -40,6 +40,8 @@ BATCHABLE = (
     "access_review",
     "time_sync",
     "file_integrity",
+    "log_forwarding",
+    "log_collector",
 )
 
 # Ansible's own per-call settings: taken from the batch's call for every module in it.

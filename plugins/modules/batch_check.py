@@ -44,7 +44,8 @@ options:
         type: str
         required: true
         choices: [access_review, audit_rules, change_guard, file_integrity, file_permissions, kernel_hardening,
-                  listening_services, password_policy, sshd_hardening, stale_accounts, time_sync, totp_mfa]
+                  listening_services, log_collector, log_forwarding, password_policy, sshd_hardening, stale_accounts,
+                  time_sync, totp_mfa]
       args:
         description: Its arguments, as its task gave them.
         type: dict
@@ -89,6 +90,8 @@ from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import sshd
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import stale_accounts
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import time_sync
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import totp_mfa
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import log_collector
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import log_forwarding
 
 MAINS = {
     "access_review": access_review.main,
@@ -103,6 +106,8 @@ MAINS = {
     "stale_accounts": stale_accounts.main,
     "time_sync": time_sync.main,
     "totp_mfa": totp_mfa.main,
+    "log_forwarding": log_forwarding.main,
+    "log_collector": log_collector.main,
 }
 
 

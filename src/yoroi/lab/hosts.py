@@ -175,6 +175,10 @@ def render_inventory(lab: Lab) -> str:
         # no backup repository in the lab: the backup role is off unless a host's vars
         # name one (tests/infra/test_backup.py), or every full apply would end in drift
         "        yoroi_backup_enabled: false",
+        # no log collector in a plain lab: tests/infra/test_log_forwarding.py makes one
+        # of its hosts the collector and turns the roles on
+        "        yoroi_log_forwarding_enabled: false",
+        "        yoroi_log_collector_enabled: false",
     ]
     fingerprint = _key_fingerprint(Path(lab.hosts[0].key + ".pub")) if lab.hosts else None
     if fingerprint:

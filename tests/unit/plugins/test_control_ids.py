@@ -14,6 +14,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import (
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import change_guard
 from ansible_collections.yoroi.baseline.plugins.module_utils import _time_sync
 from ansible_collections.yoroi.baseline.plugins.module_utils import _file_integrity
+from ansible_collections.yoroi.baseline.plugins.module_utils import _log_forwarding
 from yoroi import assets
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -43,6 +44,9 @@ ROLES = {
                       ["plugins/module_utils/_wiring/change_guard.py", "plugins/module_utils/_guard.py"]),
     "file_integrity": (set(_file_integrity.CONTROLS),
                        ["plugins/module_utils/_wiring/file_integrity.py", "plugins/module_utils/_file_integrity.py"]),
+    # one logic and one wiring serve both roles: each module's documentation names its own
+    "log_forwarding": (set(_log_forwarding.CLIENT_CONTROLS), ["plugins/modules/log_forwarding.py"]),
+    "log_collector": (set(_log_forwarding.COLLECTOR_CONTROLS), ["plugins/modules/log_collector.py"]),
 }
 
 
