@@ -234,8 +234,8 @@ def listening_ports(proc_tables):
 def state_finding(control, expected, before, after, check_mode, attempted, evidence, subject=None):
     """``before``/``after``: (ok, actual)."""
     status = fold(before[0], after[0], check_mode, attempted)
-    return finding(control, status, expected, after[1] if not check_mode or not before[0] else before[1],
-                   evidence, subject)
+    # an audit reports what is there now; an apply what is there after it
+    return finding(control, status, expected, before[1] if check_mode else after[1], evidence, subject)
 
 
 def journald_state(settings, persistent_dir_exists, max_use, retention_days):

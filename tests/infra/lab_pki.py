@@ -59,9 +59,10 @@ class CA:
                      .sign(self.key, hashes.SHA256()))
         self.cert_path = _write(self.directory / ("%s-ca.pem" % name), self.cert.public_bytes(serialization.Encoding.PEM), 0o644)
 
-    def issue(self, host_name: str, days: int = 30) -> tuple[Path, Path]:
+    def issue(self, host_name: str, days: int = 30, directory: Path | None = None) -> tuple[Path, Path]:
         """(certificate path, key path) for ``host_name`` (its SAN and CN), for TLS server
-        and client use."""
+        and client use, written in ``directory`` (the CA's by default)."""
+        directory = Path(directory or self.directory)
         key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
         cert = (x509.CertificateBuilder()
@@ -81,6 +82,6 @@ class CA:
                 .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
                                critical=False)
                 .sign(self.key, hashes.SHA256()))
-        cert_path = _write(self.directory / ("%s.pem" % host_name), cert.public_bytes(serialization.Encoding.PEM), 0o644)
-        key_path = _write(self.directory / ("%s.key" % host_name), _key_pem(key), 0o600)
+        cert_path = _write(directory / ("%s.pem" % host_name), cert.public_bytes(serialization.Encoding.PEM), 0o644)
+        key_path = _write(directory / ("%s.key" % host_name), _key_pem(key), 0o600)
         return cert_path, key_path

@@ -59,10 +59,17 @@ def tls_files_ok(paths, ca_text, cert_text):
     return key_problem(paths["key"]) or True
 
 
+def relp_frame(txnr, command, data=b""):
+    """One RELP frame: TXNR SP COMMAND SP DATALEN [SP DATA] LF."""
+    head = b"%d %s %d" % (txnr, command, len(data))
+    return head + (b" " + data if data else b"") + b"\n"
+
+
 def probe(collector, paths):
     """(collector text, None or error, the certificate name the collector showed): a TLS
-    handshake that verifies the collector by name against the CA and shows ours; no RELP
-    is spoken (the collector logs a broken session)."""
+    handshake that verifies the collector by name against the CA and shows our
+    certificate, then a RELP open and close - the collector checks our certificate when
+    the session opens, and answers 200 only when it permits us."""
     hostname, port = collector
     label = "%s:%d" % collector
     try:
@@ -72,19 +79,23 @@ def probe(collector, paths):
             with context.wrap_socket(raw, server_hostname=hostname) as tls:
                 peer = tls.getpeercert() or {}
                 names = [v for k, v in peer.get("subjectAltName", ()) if k == "DNS"]
-                # TLS 1.3: the collector checks our certificate after the handshake; a
-                # refusal shows as the connection closed with an alert on the first read
-                tls.settimeout(1.0)
-                try:
-                    tls.recv(1)
-                except socket.timeout:
-                    pass
-                except ssl.SSLError as exc:
-                    return label, "our certificate refused: %s" % exc.reason, None
+                tls.sendall(relp_frame(1, b"open", b"relp_version=0\nrelp_software=yoroi\ncommands=syslog"))
+                answer = b""
+                while b"\n" not in answer[answer.find(b"rsp"):] and len(answer) < 4096:
+                    chunk = tls.recv(4096)
+                    if not chunk:
+                        break
+                    answer += chunk
+                if not answer.startswith(b"1 rsp ") or b" 200 " not in answer[:40]:
+                    return label, "our certificate refused: the RELP session was %s" % (
+                        "closed" if not answer else "answered %r" % answer[:60]), None
+                tls.sendall(relp_frame(2, b"close"))
         return label, None, names[0] if names else hostname
     except ssl.SSLCertVerificationError as exc:
         return label, "certificate not verified: %s" % exc.verify_message, None
-    except (OSError, ssl.SSLError, ValueError) as exc:
+    except ssl.SSLError as exc:
+        return label, "TLS refused: %s" % (exc.reason or exc), None
+    except (OSError, ValueError) as exc:
         return label, str(exc) or exc.__class__.__name__, None
 
 
@@ -239,7 +250,7 @@ def main():
     delivered = lf.delivery_state(probes, seen["queue"]) if probes else \
         (False, "no collector verified: " + ("rsyslog not configured" if not configured else str(seen["tls"])))
     findings.append(lf.finding("LOG-004", PASS_OR_FAIL[delivered[0]], lf.CLIENT_CONTROLS["LOG-004"], delivered[1],
-                               "a TLS handshake with each collector (CA and name checked, our certificate shown); "
+                               "a TLS handshake and a RELP open with each collector (CA and name checked, our certificate shown); "
                                "the queue's files on disk"))
     findings.append(lf.finding("LOG-005", PASS_OR_FAIL[lf.sshd_state(after["sshd"])[0]], lf.CLIENT_CONTROLS["LOG-005"],
                                lf.sshd_state(after["sshd"])[1],
