@@ -339,5 +339,3 @@ def rotation_state(conf_matches, installed, retention_days):
     if not conf_matches:
         return False, "%s is not the rotation policy" % LOGROTATE_CONF
     return True, "%s: daily, kept %d days, compressed" % (LOGROTATE_CONF, retention_days)
-
-

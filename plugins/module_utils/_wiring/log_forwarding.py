@@ -369,7 +369,9 @@ def collector_main():
                      listening=before["listening"] or configured)
     else:
         after = read()
-    conf_ok = lambda state: configured and state["conf"] == wanted_conf and state["tls"] is True  # noqa: E731
+    def conf_ok(state):
+        return configured and state["conf"] == wanted_conf and state["tls"] is True
+
     installed_after = not _packages.missing(module, list(lf.COLLECTOR_PACKAGES)) if not module.check_mode else (not missing or configured)
     attempted = not module.check_mode
     now = time.time()
