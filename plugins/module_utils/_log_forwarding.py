@@ -19,6 +19,7 @@ Nothing here touches the host: the wiring reads, these functions decide.
 
 from __future__ import annotations
 
+import json
 import re
 
 from ansible_collections.yoroi.baseline.plugins.module_utils._findings import finding, fold
@@ -51,6 +52,10 @@ COLLECTOR_TLS_DIR = "/etc/yoroi/log-collector"
 SPOOL_DIR = "/var/spool/rsyslog"
 QUEUE_NAME = "yoroi_forward"
 REMOTE_DIR = "/var/log/remote"
+SYSLOG_FILE = "/var/log/syslog"
+STATS_INTERVAL = 30
+# a report older than this (three intervals) no longer tells the queue's size
+STATS_MAX_AGE = 3 * STATS_INTERVAL
 HEADER = "# Managed by Yoroi (%s); changes here are overwritten.\n"
 
 _NAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9*]([A-Za-z0-9*_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*$")
@@ -99,6 +104,9 @@ def render_client(collectors, queue_max_disk, tls_dir=TLS_DIR):
              'module(load="imjournal" StateFile="yoroi-imjournal.state" IgnorePreviousMessages="on"',
              '       Ratelimit.Interval="60" Ratelimit.Burst="100000")',
              'module(load="omrelp")',
+             "# rsyslog's own counters every %d s (to syslog, so the collector has them too):" % STATS_INTERVAL,
+             "# the queue's size now and what each collector took (LOG-003, LOG-004).",
+             'module(load="impstats" interval="%d" severity="7" format="json" resetCounters="off")' % STATS_INTERVAL,
              "# One disk-assisted queue in front of all collectors, saved to disk on shutdown.",
              'ruleset(name="%s" queue.type="LinkedList" queue.filename="%s"' % (QUEUE_NAME, QUEUE_NAME),
              '        queue.maxDiskSpace="%s" queue.saveOnShutdown="on" queue.size="100000"' % queue_max_disk,
@@ -218,6 +226,31 @@ def sudo_logging(sudo_v):
     return facility, logfile
 
 
+def latest_stats(syslog_tail, queue=QUEUE_NAME):
+    """The last impstats report of the forwarding queue and the collectors' actions in the
+    tail of the local syslog file: {"time": ..., "size": n, "enqueued": n, "actions":
+    {name: {"processed", "failed", "suspended"}}}, or None when there is none."""
+    found = None
+    actions = {}
+    for line in (syslog_tail or "").splitlines():
+        start = line.find("rsyslogd-pstats")
+        brace = line.find("{", start)
+        if start < 0 or brace < 0:
+            continue
+        try:
+            record = json.loads(line[brace:])
+        except ValueError:
+            continue
+        if record.get("name") == queue and record.get("origin") == "core.queue":
+            found = {"time": line.split(" ", 1)[0], "size": int(record.get("size", 0)),
+                     "enqueued": int(record.get("enqueued", 0)), "actions": dict(actions)}
+        elif record.get("origin") == "core.action" and str(record.get("name", "")).startswith("yoroi_collector_"):
+            actions[record["name"]] = dict((k, int(record.get(k, 0))) for k in ("processed", "failed", "suspended"))
+            if found is not None:
+                found["actions"][record["name"]] = actions[record["name"]]
+    return found
+
+
 def listening_ports(proc_tables):
     """TCP ports in LISTEN state from the text of /proc/net/tcp and tcp6."""
     ports = set()
@@ -265,27 +298,33 @@ def forwarding_state(installed, conf_matches, active, tls_ok, collectors):
     return True, "RELP over TLS to %s (tls.authMode=name)" % names
 
 
-def queue_state(conf_matches, queue_files):
+def queue_state(conf_matches, queue_files, stats=None):
     size = sum(queue_files.values())
     text = "queue %s: %d bytes on disk in %d files" % (QUEUE_NAME, size, len(queue_files))
+    if stats:
+        text += ", %d lines in the queue (rsyslog's report at %s)" % (stats["size"], stats["time"])
     return (conf_matches, text if conf_matches else "no disk-assisted queue configured; " + text)
 
 
-def delivery_state(probes, queue_files):
-    """``probes``: [(collector, None or error, peer certificate name)]. The first collector
-    that answered and verified both ways is the one seen; lines waiting on disk mean the
-    last ones have not been delivered."""
+def delivery_state(probes, stats, stats_age):
+    """``probes``: [(collector, None or error, peer certificate name)]; ``stats``: the
+    latest impstats report (latest_stats) and its age in seconds. The first collector
+    that answered and verified both ways is the one seen; lines in the queue mean the
+    last ones have not been delivered; a report too old (or none) tells nothing."""
     seen = [(c, name) for c, error, name in probes if error is None]
     errors = ["%s: %s" % (c, error) for c, error, _n in probes if error is not None]
-    waiting = sum(queue_files.values())
     if not seen:
         return False, "no collector verified: " + ("; ".join(errors) or "none configured")
     text = "collector %s seen, TLS verified (certificate %s)" % (seen[0][0], seen[0][1])
     if errors:
         text += "; " + "; ".join(errors)
-    if waiting:
-        return False, text + "; %d bytes waiting in the queue on disk" % waiting
-    return True, text + "; nothing waiting in the queue"
+    if not stats or stats_age is None or stats_age > STATS_MAX_AGE:
+        return False, text + "; no recent report of rsyslog's queue in %s" % SYSLOG_FILE
+    taken = ", ".join("%s processed %d, failed %d" % (name, v["processed"], v["failed"])
+                      for name, v in sorted(stats["actions"].items()))
+    if stats["size"]:
+        return False, text + "; %d lines waiting in the queue at %s (%s)" % (stats["size"], stats["time"], taken)
+    return True, text + "; every line delivered as of %s (%s)" % (stats["time"], taken)
 
 
 def sshd_state(level):

@@ -25,9 +25,10 @@ description:
     configuration is checked with C(rsyslogd -N1) before it replaces the live one.
   - C(LOG-003) one disk-assisted queue (C(queue.filename), C(queue.saveOnShutdown)) holds
     what no collector acknowledged; its size on disk now is the evidence.
-  - C(LOG-004) each collector answers a TLS handshake that verifies it and shows our
-    certificate, and nothing waits in the queue on disk. From the client side this is what
-    can be known; the collector's module reports the time of each host's last line.
+  - C(LOG-004) a collector answers a TLS handshake that verifies it and a RELP open that
+    accepts our certificate, and rsyslog's last impstats report (every 30 s, in
+    C(/var/log/syslog)) shows an empty queue. From the client side this is what can be
+    known; the collector's module reports the time of each host's last line.
   - C(LOG-005) C(sshd -T) says C(loglevel VERBOSE) (report only - the ssh role sets it, with
     C(yoroi_ssh_extra_settings)). C(LOG-006) C(sudo -V) names a syslog facility and the log
     file O(sudo_logfile) (C(/etc/sudoers.d/60-yoroi-logging), checked with C(visudo -cf)).

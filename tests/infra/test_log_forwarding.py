@@ -175,7 +175,11 @@ def test_apply_delivers_over_tls_and_refuses_a_stranger(lab_hosts, yoroi_cli, tm
     print("first apply:", dict((n.name, statuses(doc, n.name)) for n in (collector, client, stranger)))
     client_state = statuses(doc, client.name)
     assert all(client_state["LOG-%03d" % i] == "fixed" for i in (1, 2, 3, 6)), log_findings(doc)
-    assert client_state["LOG-004"] == "pass" and client_state["LOG-005"] == "pass", log_findings(doc)
+    assert client_state["LOG-005"] == "pass", log_findings(doc)
+    # the collector answered and verified both ways; rsyslog, just restarted, has not yet
+    # reported its queue (every 30 s), so delivery is not confirmed by this run
+    delivery = [f for f in log_findings(doc) if f["host"] == client.name and f["control"] == "LOG-004"][0]
+    assert "seen, TLS verified" in delivery["actual"], delivery
     assert statuses(doc, collector.name)["LOG-010"] == "fixed"
     assert statuses(doc, stranger.name)["LOG-004"] == "fail"
 
@@ -270,6 +274,16 @@ def test_a_collector_outage_with_rsyslog_restarted_on_the_client(lab_hosts):
 def test_a_second_apply_changes_nothing(lab_hosts, yoroi_cli, tmp_path_factory):
     inventory, collector, client, _stranger = lab_hosts
     limit = ",".join(n.name for n in (collector, client))
+    # LOG-004 reads rsyslog's own report of the queue (every 30 s): wait for one that
+    # follows the delivery above
+    def reports():
+        return client.host.run("grep -c 'rsyslogd-pstats: { \"name\": \"yoroi_forward\",' /var/log/syslog").stdout.strip()
+
+    seen = reports()
+    wait_for(lambda: reports() != seen, 45, "a new report of the queue")
+    last = client.host.check_output("grep 'rsyslogd-pstats: { \"name\": \"yoroi_forward\",' /var/log/syslog | tail -1")
+    print("the queue's last report:", last)
+    assert '"size": 0,' in last
     before = client.host.check_output("stat -c '%%Y' /etc/rsyslog.d/60-yoroi-forward.conf")
     res, doc = yoroi(yoroi_cli, tmp_path_factory, inventory, "apply", limit)
     print("second apply:", dict((h, v["changed"]) for h, v in doc["hosts"].items()))

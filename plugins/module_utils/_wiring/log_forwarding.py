@@ -13,6 +13,7 @@ copy them (no_log) and the modules only check their owner and mode.
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 import ssl
@@ -114,6 +115,26 @@ def queue_files(directory=lf.SPOOL_DIR, name=lf.QUEUE_NAME):
     return found
 
 
+def read_stats(path=lf.SYSLOG_FILE, size=262144):
+    """(latest impstats report of the queue, its age in seconds) from the tail of the
+    local syslog file; (None, None) when there is none."""
+    try:
+        with open(host(path), "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - size))
+            tail = handle.read().decode("utf-8", "replace")
+    except OSError:
+        return None, None
+    stats = lf.latest_stats(tail)
+    if not stats:
+        return None, None
+    try:
+        when = datetime.datetime.fromisoformat(stats["time"]).timestamp()
+    except ValueError:
+        return stats, None
+    return stats, time.time() - when
+
+
 def journald_files():
     """[(path, text)] of journald's configuration in systemd's order."""
     found = [("/etc/systemd/journald.conf", _files.read_text(host("/etc/systemd/journald.conf"), ""))]
@@ -175,6 +196,7 @@ def main():
             sshd=lf.sshd_loglevel(_concern.run_tool(module, ["sshd", "-T"])[1]),
             sudo=lf.sudo_logging(_concern.run_tool(module, ["sudo", "-V"])[1]),
             queue=queue_files(),
+            stats=read_stats(),
         )
 
     before = read()
@@ -242,16 +264,16 @@ def main():
                          module.check_mode, attempted and bool(rsyslog_plan or start),
                          "%s; systemctl is-active rsyslog; %s" % (lf.CLIENT_CONF, lf.TLS_DIR)),
         lf.state_finding("LOG-003", lf.CLIENT_CONTROLS["LOG-003"],
-                         lf.queue_state(before["conf"] == wanted_conf and configured, before["queue"]),
-                         lf.queue_state(after["conf"] == wanted_conf and configured, after["queue"]),
+                         lf.queue_state(before["conf"] == wanted_conf and configured, before["queue"], before["stats"][0]),
+                         lf.queue_state(after["conf"] == wanted_conf and configured, after["queue"], after["stats"][0]),
                          module.check_mode, attempted and lf.CLIENT_CONF in rsyslog_plan,
                          "%s/%s.*" % (lf.SPOOL_DIR, lf.QUEUE_NAME)),
     ]
-    delivered = lf.delivery_state(probes, seen["queue"]) if probes else \
+    delivered = lf.delivery_state(probes, *seen["stats"]) if probes else \
         (False, "no collector verified: " + ("rsyslog not configured" if not configured else str(seen["tls"])))
     findings.append(lf.finding("LOG-004", PASS_OR_FAIL[delivered[0]], lf.CLIENT_CONTROLS["LOG-004"], delivered[1],
                                "a TLS handshake and a RELP open with each collector (CA and name checked, our certificate shown); "
-                               "the queue's files on disk"))
+                               "rsyslog's impstats report of the queue in /var/log/syslog"))
     findings.append(lf.finding("LOG-005", PASS_OR_FAIL[lf.sshd_state(after["sshd"])[0]], lf.CLIENT_CONTROLS["LOG-005"],
                                lf.sshd_state(after["sshd"])[1],
                                "sshd -T; set by the ssh role (yoroi_ssh_extra_settings LogLevel: VERBOSE)"))
@@ -369,6 +391,7 @@ def collector_main():
                      listening=before["listening"] or configured)
     else:
         after = read()
+
     def conf_ok(state):
         return configured and state["conf"] == wanted_conf and state["tls"] is True
 

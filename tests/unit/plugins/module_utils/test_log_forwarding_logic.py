@@ -96,13 +96,26 @@ def test_listening_ports_from_proc_net_tcp():
 
 
 def test_delivery_needs_a_verified_collector_and_an_empty_queue():
+    # recorded during a collector outage: 4791 lines waiting
+    stats = lf.latest_stats(recorded("syslog-pstats.txt"))
+    assert stats == {"time": "2026-11-28T03:28:07.541047+00:00", "size": 4791, "enqueued": 4800,
+                     "actions": {"yoroi_collector_1": {"processed": 10, "failed": 0, "suspended": 0}}}
     probes = [("log1:2514", "timed out", None), ("log2:2514", None, "log2")]
-    ok, actual = lf.delivery_state(probes, {})
+    ok, actual = lf.delivery_state(probes, stats, 10)
+    assert not ok and "4791 lines waiting in the queue at 2026-11-28T03:28:07" in actual, actual
+    ok, actual = lf.delivery_state(probes, dict(stats, size=0), 10)
     assert ok and "collector log2:2514 seen, TLS verified (certificate log2)" in actual and "log1:2514: timed out" in actual
-    ok, actual = lf.delivery_state(probes, {"yoroi_forward.00000001": 1049490})
-    assert not ok and "1049490 bytes waiting" in actual
-    ok, actual = lf.delivery_state([("log1:2514", "our certificate refused: the RELP session was closed", None)], {})
+    assert "every line delivered as of %s (yoroi_collector_1 processed 10, failed 0)" % stats["time"] in actual
+    ok, actual = lf.delivery_state(probes, stats, lf.STATS_MAX_AGE + 1)
+    assert not ok and "no recent report" in actual
+    ok, actual = lf.delivery_state([("log1:2514", "our certificate refused: the RELP session was closed", None)], stats, 10)
     assert not ok and "our certificate refused" in actual
+    assert lf.latest_stats("no report here\n") is None
+
+
+def test_the_client_configuration_reports_its_queue():
+    text = lf.render_client([("log1.example", 2514)], "2G")
+    assert 'module(load="impstats" interval="30" severity="7" format="json" resetCounters="off")' in text
 
 
 def test_tree_names_each_silent_peer():
