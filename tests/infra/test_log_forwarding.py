@@ -274,6 +274,7 @@ def test_a_collector_outage_with_rsyslog_restarted_on_the_client(lab_hosts):
 def test_a_second_apply_changes_nothing(lab_hosts, yoroi_cli, tmp_path_factory):
     inventory, collector, client, _stranger = lab_hosts
     limit = ",".join(n.name for n in (collector, client))
+
     # LOG-004 reads rsyslog's own report of the queue (every 30 s): wait for one that
     # follows the delivery above
     def reports():

@@ -182,7 +182,8 @@ def main():
         concern.refuse("journald_retention_days must be from 1 to 3650")
     configured = bool(collectors and params["ca_cert"] and params["cert"])
     paths = lf.tls_paths(lf.TLS_DIR)
-    if configured and not module.check_mode:
+    if configured:
+        # in check mode a missing package is recorded as a change the apply would make
         concern.install(params["packages"], params["apt_cache_valid_time"])
     missing = _packages.missing(module, list(lf.PACKAGES))
 
@@ -290,7 +291,7 @@ def main():
                 item["status"] = "error"
                 item["evidence"] += "; " + "; ".join(errors)
     if configured and missing and not module.check_mode:
-        concern.refuse("%s could not be installed" % ", ".join(missing))
+        concern.fail("%s not installed after apt ran" % ", ".join(missing), changed=changed)
     diff = [_files.file_diff(path, None, text) for path, (text, _m, _v) in sorted(dict(plan, **rsyslog_plan).items())
             if not path.endswith(".pem")]
     concern.exit(findings, changed, diff, files=written, queue=after["queue"])
@@ -343,7 +344,8 @@ def collector_main():
         concern.refuse("port must be from 1 to 65535 and retention_days from 1 to 3650")
     configured = bool(peers and params["ca_cert"] and params["cert"])
     paths = lf.tls_paths(lf.COLLECTOR_TLS_DIR)
-    if configured and not module.check_mode:
+    if configured:
+        # in check mode a missing package is recorded as a change the apply would make
         concern.install(params["packages"], params["apt_cache_valid_time"])
     missing = _packages.missing(module, list(lf.COLLECTOR_PACKAGES))
     wanted_conf = lf.render_collector(params["port"], peers)
@@ -419,6 +421,6 @@ def collector_main():
         findings[0]["status"] = "error"
         findings[0]["evidence"] += "; " + "; ".join(errors)
     if configured and missing and not module.check_mode:
-        concern.refuse("%s could not be installed" % ", ".join(missing))
+        concern.fail("%s not installed after apt ran" % ", ".join(missing), changed=changed)
     diff = [_files.file_diff(path, None, text) for path, (text, _m, _v) in sorted(plan.items()) if not path.endswith(".pem")]
     concern.exit(findings, changed, diff, files=written, hosts=dict((h, int(t)) for h, t in after["hosts"].items()))
