@@ -43,6 +43,8 @@ BATCHABLE = (
     "firmware",
     "patching",
     "firewall",
+    "log_forwarding",
+    "log_collector",
 )
 
 # Ansible's own per-call settings: taken from the batch's call for every module in it.

@@ -43,9 +43,9 @@ options:
         description: The module's short name; one of the concern modules of the baseline.
         type: str
         required: true
-        choices: [access_review, audit_rules, change_guard, file_integrity, file_permissions, firewall, kernel_hardening,
-                  listening_services, password_policy, patching, sshd_hardening, stale_accounts, time_sync,
-                  totp_mfa, firmware]
+        choices: [access_review, audit_rules, change_guard, file_integrity, file_permissions, firewall, firmware,
+                  kernel_hardening, listening_services, log_collector, log_forwarding, password_policy, patching,
+                  sshd_hardening, stale_accounts, time_sync, totp_mfa]
       args:
         description: Its arguments, as its task gave them.
         type: dict
@@ -95,6 +95,8 @@ from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import stal
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import time_sync
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import totp_mfa
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import firmware
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import log_collector
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import log_forwarding
 
 MAINS = {
     "access_review": access_review.main,
@@ -112,6 +114,8 @@ MAINS = {
     "time_sync": time_sync.main,
     "totp_mfa": totp_mfa.main,
     "firmware": firmware.main,
+    "log_forwarding": log_forwarding.main,
+    "log_collector": log_collector.main,
 }
 
 

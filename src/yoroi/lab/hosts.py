@@ -181,6 +181,10 @@ def render_inventory(lab: Lab) -> str:
         # the firewall's management addresses are the controller's as a lab host sees it:
         # tests/infra/test_firewall.py finds them and turns the role on for its hosts
         "        yoroi_firewall_enabled: false",
+        # no log collector in a plain lab: tests/infra/test_log_forwarding.py makes one
+        # of its hosts the collector and turns the roles on
+        "        yoroi_log_forwarding_enabled: false",
+        "        yoroi_log_collector_enabled: false",
     ]
     fingerprint = _key_fingerprint(Path(lab.hosts[0].key + ".pub")) if lab.hosts else None
     if fingerprint:

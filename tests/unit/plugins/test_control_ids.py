@@ -17,6 +17,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils import _patching
 from ansible_collections.yoroi.baseline.plugins.module_utils import _file_integrity
 from ansible_collections.yoroi.baseline.plugins.module_utils import _firmware
 from ansible_collections.yoroi.baseline.plugins.module_utils import _firewall
+from ansible_collections.yoroi.baseline.plugins.module_utils import _log_forwarding
 from yoroi import assets
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -52,6 +53,9 @@ ROLES = {
                  ["plugins/module_utils/_wiring/patching.py", "plugins/module_utils/_patching.py",
                   "plugins/action/patch_window.py"]),
     "firewall": (set(_firewall.CONTROLS), ["plugins/module_utils/_wiring/firewall.py", "plugins/module_utils/_firewall.py"]),
+    # one logic and one wiring serve both roles: each module's documentation names its own
+    "log_forwarding": (set(_log_forwarding.CLIENT_CONTROLS), ["plugins/modules/log_forwarding.py"]),
+    "log_collector": (set(_log_forwarding.COLLECTOR_CONTROLS), ["plugins/modules/log_collector.py"]),
 }
 
 

@@ -392,6 +392,24 @@ def test_a_sound_patch_input_passes(specs, rules, name, value):
     assert vi.check({name: value}, specs, rules) == []
 
 
+# log forwarding and the collector: each value lands in an rsyslog action() or input()
+MALFORMED += [
+    ("yoroi_log_forwarding_collectors", ['log1.example.org" tls="off'], "expected form"),
+    ("yoroi_log_forwarding_collectors", ["log1.example.org:2514\naction(type=omfwd)"], "newline"),
+    ("yoroi_log_forwarding_collectors", ["log1.example.org 2514"], "expected form"),
+    ("yoroi_log_forwarding_collectors", ["log1.example.org:port"], "expected form"),
+    ("yoroi_log_forwarding_collectors", ["*.example.org"], "expected form"),
+    ("yoroi_log_forwarding_queue_max_disk", "2 GB", "expected form"),
+    ("yoroi_log_forwarding_journald_max_use", "1G\nStorage=volatile", "newline"),
+    ("yoroi_log_forwarding_journald_retention_days", 0, "must be from 1 to 3650"),
+    ("yoroi_log_forwarding_sudo_logfile", "var/log/sudo.log", "absolute"),
+    ("yoroi_log_forwarding_result", {"findings": []}, "internal to the log_forwarding role"),
+    ("yoroi_log_collector_permitted_peers", ['web1"] tls="off'], "expected form"),
+    ("yoroi_log_collector_permitted_peers", ["web1\nweb2"], "newline"),
+    ("yoroi_log_collector_port", 0, "must be from 1 to 65535"),
+    ("yoroi_log_collector_retention_days", 0, "must be from 1 to 3650"),
+]
+
 GOOD_TIME_SERVERS = [["ntp1.head-office.example", "192.0.2.123", "2001:db8::123", "ntp.example.org."], []]
 
 
@@ -695,3 +713,10 @@ def test_a_secret_is_never_quoted_in_an_error(specs, rules):
     assert any(e.startswith("yoroi_backup_password") for e in errors), errors
     assert any(e.startswith("yoroi_backup_environment") for e in errors), errors
     assert not [e for e in errors if "hunter2" in e or "k3y" in e], errors
+
+
+def test_good_log_forwarding_inputs_pass(specs, rules):
+    good = {"yoroi_log_forwarding_collectors": ["log1.branch.example.org:2514", "log2.branch.example.org", "10.0.0.5"],
+            "yoroi_log_collector_permitted_peers": ["*.branch.example.org", "web1"],
+            "yoroi_log_forwarding_queue_max_disk": "512M", "yoroi_log_forwarding_journald_max_use": "4G"}
+    assert vi.check(good, specs, rules) == []
