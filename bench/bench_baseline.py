@@ -224,11 +224,12 @@ def main() -> int:
                 repeat = args.repeat if label.startswith("audit") else 1
                 for dummy in range(repeat):
                     argv = yoroi + commands[label] + ["-i", inventory, "-o", "json", "-q", "-f", str(args.forks)]
-                    # every concern of the baseline is evaluated: time_sync, backup, firmware and firewall
-                    # too, which the lab turns off (no time server, no backup repository, no
-                    # firmware device, no management addresses: controls that fail or are skipped there)
+                    # every concern of the baseline is evaluated: time_sync, backup, firmware, firewall
+                    # and log_forwarding too, which the lab turns off (no time server, no backup
+                    # repository, no firmware device, no collector: controls that fail or are skipped)
                     argv += ["-e", "yoroi_time_sync_enabled=true", "-e", "yoroi_backup_enabled=true",
-                             "-e", "yoroi_firmware_enabled=true", "-e", "yoroi_firewall_enabled=true"]
+                             "-e", "yoroi_firmware_enabled=true", "-e", "yoroi_firewall_enabled=true",
+                             "-e", "yoroi_log_forwarding_enabled=true"]
                     host_cpu = hosts_cpu(ids)
                     elapsed, cpu, peak, document, profile = timed_run(argv, env)
                     if host_cpu is not None:
