@@ -39,6 +39,10 @@ class ActionModule(NormalAction):
         if not checks:
             result.update(skipped=True, changed=False, msg="no check was deferred to the batch")
             return result
-        result.update(self._execute_module(module_name=MODULE, module_args={"checks": checks}, task_vars=task_vars))
+        secrets = [check.pop("secrets", None) or {} for check in checks]
+        args = {"checks": checks}
+        if any(secrets):
+            args["secrets"] = secrets
+        result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
         self._remove_tmp_path(self._connection._shell.tmpdir)
         return result

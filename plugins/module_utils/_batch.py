@@ -45,7 +45,17 @@ BATCHABLE = (
     "firewall",
     "log_forwarding",
     "log_collector",
+    "restic_backup",
 )
+
+# The options of batchable modules that are secrets (no_log in the module's own spec).
+# They never travel with a call's other arguments: the controller moves them into the
+# batch's `secrets` option, itself no_log, so that Ansible keeps them out of the batch's
+# logged invocation and scrubs them from every result; the batch hands each module its
+# own, and the module's own no_log does the rest.
+SECRET_OPTIONS = {
+    "restic_backup": ("password", "environment"),
+}
 
 # Ansible's own per-call settings: taken from the batch's call for every module in it.
 INTERNAL_PREFIX = "_ansible_"

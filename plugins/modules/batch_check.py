@@ -45,7 +45,7 @@ options:
         required: true
         choices: [access_review, audit_rules, change_guard, file_integrity, file_permissions, firewall, firmware,
                   kernel_hardening, listening_services, log_collector, log_forwarding, password_policy, patching,
-                  sshd_hardening, stale_accounts, time_sync, totp_mfa]
+                  restic_backup, sshd_hardening, stale_accounts, time_sync, totp_mfa]
       args:
         description: Its arguments, as its task gave them.
         type: dict
@@ -54,6 +54,15 @@ options:
         description: The name of the task that was deferred (for the report).
         type: str
         default: ""
+  secrets:
+    description:
+      - The secret options of the calls (those of C(plugins/module_utils/_batch.py)'s
+        C(SECRET_OPTIONS), such as the backup's password), one mapping per entry of
+        O(checks), in the same order. Kept out of the logged invocation and scrubbed from
+        every result.
+    type: list
+    elements: dict
+    default: []
 notes:
   - Runs as root (C(become)) like the modules it runs.
 """
@@ -90,6 +99,7 @@ from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import kern
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import listening_services
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import password_policy
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import patching
+from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import restic_backup
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import sshd_hardening
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import stale_accounts
 from ansible_collections.yoroi.baseline.plugins.module_utils._wiring import time_sync
@@ -109,6 +119,7 @@ MAINS = {
     "listening_services": listening_services.main,
     "password_policy": password_policy.main,
     "patching": patching.main,
+    "restic_backup": restic_backup.main,
     "sshd_hardening": sshd_hardening.main,
     "stale_accounts": stale_accounts.main,
     "time_sync": time_sync.main,
@@ -122,6 +133,7 @@ MAINS = {
 def main():
     module = AnsibleModule(
         argument_spec=dict(
+            secrets=dict(type="list", elements="dict", default=[], no_log=True),
             checks=dict(type="list", elements="dict", required=True, options=dict(
                 module=dict(type="str", required=True, choices=sorted(_batch.BATCHABLE)),
                 args=dict(type="dict", default={}),
@@ -138,9 +150,17 @@ def main():
                          invocation=invocation)
     internal = _batch.internal_args(_batch.raw_args())
     results, failed, memo = [], [], {}
-    for check in module.params["checks"]:
+    secrets = module.params["secrets"] or []
+    if secrets and len(secrets) != len(module.params["checks"]):
+        module.fail_json(msg="secrets must hold one mapping per check", invocation=invocation)
+    for index, check in enumerate(module.params["checks"]):
+        args = dict(check["args"])
+        own = secrets[index] if secrets else {}
+        if set(own) - set(_batch.SECRET_OPTIONS.get(check["module"], ())):
+            module.fail_json(msg="%s: only its secret options travel as secrets" % check["module"], invocation=invocation)
+        args.update(own)
         started = time.monotonic()
-        result = _batch.run_one(MAINS[check["module"]], check["module"], check["args"], internal, memo)
+        result = _batch.run_one(MAINS[check["module"]], check["module"], args, internal, memo)
         result.update(module=check["module"], task=check["task"], seconds=round(time.monotonic() - started, 3))
         if result.get("failed"):
             failed.append("%s (%s): %s" % (check["task"] or check["module"], check["module"], result.get("msg", "")))

@@ -12,7 +12,8 @@ The calls are kept in the run's own private temporary directory (Ansible's local
 0700, made by ansible-playbook at start and removed when it ends; the worker processes
 that run the tasks inherit it), one file per host named by a digest of the host's name,
 written 0600 without following links. So nothing outlives the run and no host name
-becomes a path.
+becomes a path. A secret option (the backup's password) is kept apart in the record and
+sent in the batch's own no_log option.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import os
 from ansible import constants as C
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.yoroi.baseline.plugins.module_utils._batch import BATCHABLE
+from ansible_collections.yoroi.baseline.plugins.module_utils._batch import BATCHABLE, SECRET_OPTIONS
 
 SWITCH = "yoroi_batch_checks"
 COLLECTION = "yoroi.baseline."
@@ -67,7 +68,11 @@ def defer(task, host: str, task_vars: dict, args: dict | None = None) -> dict | 
     the task's result, or None: run it now."""
     if not should_defer(task, task_vars):
         return None
-    entry = {"module": short_name(task), "args": dict(task.args if args is None else args), "task": task.name or task.action}
+    name = short_name(task)
+    call = dict(task.args if args is None else args)
+    # secret options travel apart, to the batch's no_log option (see _batch.SECRET_OPTIONS)
+    secrets = dict((key, call.pop(key)) for key in SECRET_OPTIONS.get(name, ()) if key in call)
+    entry = {"module": name, "args": call, "task": task.name or task.action, "secrets": secrets}
     line = json.dumps(entry, default=str) + "\n"
     fd = os.open(_host_file(host, create=True), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o600)
     try:

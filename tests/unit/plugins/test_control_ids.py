@@ -41,7 +41,7 @@ ROLES = {
     # the register's differences are found on the controller; the role only reads (asset_info)
     "assets": (set(assets.CONTROLS.values()), ["src/yoroi/assets.py", "plugins/modules/asset_info.py", "plugins/module_utils/_assets.py"]),
     "backup": (set(_backup.CONTROLS) | set(_backup.DRILL_CONTROLS),
-               ["plugins/modules/restic_backup.py", "plugins/modules/backup_drill.py", "plugins/module_utils/_backup.py"]),
+               ["plugins/module_utils/_wiring/restic_backup.py", "plugins/modules/backup_drill.py", "plugins/module_utils/_backup.py"]),
     "time_sync": (set(_time_sync.CONTROLS), ["plugins/module_utils/_wiring/time_sync.py", "plugins/module_utils/_time_sync.py"]),
     "lockout_guard": ({change_guard.CONTROL, change_guard.LEFTOVER_CONTROL},
                       ["plugins/module_utils/_wiring/change_guard.py", "plugins/module_utils/_guard.py"]),

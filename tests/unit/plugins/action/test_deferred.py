@@ -58,8 +58,9 @@ def test_a_deferred_call_waits_in_the_runs_private_directory_and_is_taken_once(l
     assert all(stat.S_IMODE(path.stat().st_mode) == 0o600 for path in store.iterdir())
     calls = _deferred.take("web1")
     assert calls == [
-        {"module": "kernel_hardening", "args": {"sysctl": {}, "block_firewire": True}, "task": "Harden the kernel"},
-        {"module": "sshd_hardening", "args": {"x11_forwarding": False}, "task": "Harden sshd"},
+        {"module": "kernel_hardening", "args": {"sysctl": {}, "block_firewire": True}, "task": "Harden the kernel",
+         "secrets": {}},
+        {"module": "sshd_hardening", "args": {"x11_forwarding": False}, "task": "Harden sshd", "secrets": {}},
     ]
     assert _deferred.take("web1") == []  # taken once
     assert [call["module"] for call in _deferred.take("web2")] == ["kernel_hardening"]
@@ -92,3 +93,12 @@ def test_a_link_planted_for_a_host_is_not_followed(local_tmp, tmp_path):
     with pytest.raises(OSError):
         _deferred.take("web1")
     assert victim.read_text() == "keep\n"
+
+
+def test_a_secret_option_is_kept_apart_from_the_arguments(local_tmp):
+    backup = task(action="yoroi.baseline.restic_backup", resolved_action="yoroi.baseline.restic_backup",
+                  args={"repository": "/srv/restic", "password": "hunter2", "environment": {"K": "v"}}, name="Backup")
+    _deferred.defer(backup, "web1", ON)
+    (call,) = _deferred.take("web1")
+    assert call["args"] == {"repository": "/srv/restic"}
+    assert call["secrets"] == {"password": "hunter2", "environment": {"K": "v"}}

@@ -120,8 +120,7 @@ def test_the_batchable_modules_are_one_list_everywhere():
 def test_every_concern_module_of_the_baseline_is_batchable():
     """A role of the baseline whose module is not batchable would cost the audit a module
     call per host: it must be batchable, or listed here with its reason."""
-    not_batched = {"restic_backup": "its password option is no_log",
-                   "backup_drill": "runs in playbooks/drill.yml (yoroi drill), never in the baseline"}
+    not_batched = {"backup_drill": "runs in playbooks/drill.yml (yoroi drill), never in the baseline"}
     site = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())
     roles = [task["ansible.builtin.import_role"]["name"].rsplit(".", 1)[-1]
              for play in site for task in play.get("tasks", []) if "ansible.builtin.import_role" in task]
@@ -149,10 +148,10 @@ def no_log_options(spec: dict, prefix: str = "") -> list:
 
 
 @pytest.mark.parametrize("name", _batch.BATCHABLE)
-def test_no_batchable_module_has_a_secret_option(name, monkeypatch):
-    """The batch's own arguments hold every module's arguments, and Ansible logs a module's
-    arguments on the host (syslog) except its no_log ones: a module with a secret option
-    must run on its own, where its no_log is its own."""
+def test_every_secret_option_of_a_batchable_module_travels_as_a_secret(name, monkeypatch):
+    """The batch's `checks` are logged on the host (Ansible logs a module's arguments
+    there, except its no_log ones): a module's no_log options must go through the
+    batch's own no_log `secrets` instead - SECRET_OPTIONS lists them, exactly."""
     from ansible.module_utils import basic
     from ansible_collections.yoroi.baseline.plugins.modules import batch_check
 
@@ -163,7 +162,35 @@ def test_no_batchable_module_has_a_secret_option(name, monkeypatch):
     with pytest.raises(Captured) as caught:
         batch_check.MAINS[name]()
     spec = caught.value.args[0]
-    assert spec and no_log_options(spec) == []
+    assert spec and sorted(no_log_options(spec)) == sorted(_batch.SECRET_OPTIONS.get(name, ()))
+
+
+def test_a_secret_reaches_its_module_and_nothing_else_shows_it(tmp_path):
+    secret = "S3cr3t-Backup-Pw-%d" % os.getpid()
+    checks = [{"module": "restic_backup", "task": "backup",
+               "args": {"repository": str(tmp_path / "repo"), "paths": [str(tmp_path)]}},
+              {"module": "change_guard", "args": {"state": "audit", "guard_root": str(tmp_path / "g")}}]
+    raw = {"ANSIBLE_MODULE_ARGS": dict(checks=checks, secrets=[{"password": secret}, {}], _ansible_check_mode=True,
+                                       _ansible_diff=True, _ansible_remote_tmp="/tmp", _ansible_keep_remote_files=False)}
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(COLLECTIONS), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.run([sys.executable, str(ROOT / "plugins" / "modules" / "batch_check.py"), json.dumps(raw)],
+                          capture_output=True, text=True, check=False, env=env, timeout=120)
+    assert secret not in proc.stdout and secret not in proc.stderr
+    result = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+    backup = result["checks"][0]
+    assert backup["module"] == "restic_backup" and backup["findings"], backup
+    # the module had its password: its password-file control did not say "no password"
+    assert not any("no backup configured" in json.dumps(f) for f in backup["findings"]), backup["findings"]
+
+
+@pytest.mark.parametrize("secrets, why", [
+    ([{"password": "x"}], "one mapping per check"),
+    ([{"state": "armed"}, {}], "only its secret options"),
+])
+def test_secrets_are_only_secret_options_one_per_check(tmp_path, secrets, why):
+    checks = [{"module": "change_guard", "args": {"state": "audit", "guard_root": str(tmp_path)}}] * 2
+    batch = run("batch_check", {"checks": checks, "secrets": secrets})
+    assert batch["failed"] and why in batch["msg"] and "checks" not in batch
 
 
 def test_the_secret_option_check_sees_nested_options():
