@@ -333,6 +333,8 @@ def test_an_unknown_firmware_policy_is_refused(specs, rules):
 @pytest.mark.parametrize("variables", GOOD_FIRMWARE)
 def test_firmware_inputs_that_are_ids_and_paths_pass(specs, rules, variables):
     assert vi.check(variables, specs, rules) == []
+
+
 # OS patching: the window, the hold list, the health lists, the batches
 MALFORMED += [
     ("yoroi_patch_window", "Saturday 02:00-04:00", "expected form"),
