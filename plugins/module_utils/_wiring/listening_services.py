@@ -92,4 +92,5 @@ def main():
         found = read_listeners()
     findings = svc.allowlist_findings(found, params["allowlist"], params["allow_loopback"])
     findings += svc.stop_findings(units, before, after, actions, refused, errors, module.check_mode)
-    concern.exit(findings, bool(actions) and not module.check_mode, listening=found)
+    # check mode: "would change" exactly when an apply would stop or disable a unit
+    concern.exit(findings, bool(actions), listening=found)
